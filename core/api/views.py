@@ -1,0 +1,97 @@
+"""The HTTP tool API: POST /api/tools/<tool>, GET /api/tools, GET /api/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from core.accounts.auth import authenticate_token, parse_bearer
+from core.accounts.roles import ROLE_LEVEL
+from core.api.openapi import openapi_document
+from core.errors import ToolError
+from core.tools import jsonio
+from core.tools.pipeline import call_tool
+from core.tools.registry import all_tools
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
+    return HttpResponse(jsonio.dumps(data), status=status, content_type="application/json", headers=headers)
+
+
+def error_response(error: ToolError) -> HttpResponse:
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+    if error.code == "UNAUTHORIZED":
+        headers = {"WWW-Authenticate": 'Bearer realm="axhub"'}
+    return json_response({"error": error.as_dict()}, status=error.http_status, headers=headers)
+
+
+def _authenticate(request: HttpRequest):
+    token = authenticate_token(parse_bearer(request.headers.get("Authorization")))
+    if token is None:
+        raise ToolError("UNAUTHORIZED", "send a valid API token as 'Authorization: Bearer <token>'")
+    return token
+
+
+def _read_arguments(request: HttpRequest) -> Any:
+    content_type = request.content_type or ""
+    if content_type and content_type != "application/json":
+        raise ToolError("UNSUPPORTED_MEDIA_TYPE", "send the arguments as application/json")
+    try:
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        raise ToolError("INVALID_JSON", "bad Content-Length header") from None
+    limit = settings.API_MAX_BODY_BYTES
+    if length > limit:
+        raise ToolError("PAYLOAD_TOO_LARGE", f"the body is larger than {limit} bytes")
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise ToolError("PAYLOAD_TOO_LARGE", f"the body is larger than {limit} bytes") from None
+    if not body.strip():
+        return {}
+    try:
+        return jsonio.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise ToolError("INVALID_JSON", f"the body is not valid JSON: {str(exc)[:200]}") from None
+
+
+@csrf_exempt
+def tool_endpoint(request: HttpRequest, tool: str) -> HttpResponse:
+    try:
+        if request.method != "POST":
+            raise ToolError("METHOD_NOT_ALLOWED", "call a tool with POST")
+        token = _authenticate(request)
+        arguments = _read_arguments(request)
+        output = call_tool(tool, arguments, token.user, request.headers.get("Idempotency-Key"), via="http",
+                           role_cap=ROLE_LEVEL[token.role])
+    except ToolError as error:
+        return error_response(error)
+    return json_response(output)
+
+
+@csrf_exempt
+def tool_list(request: HttpRequest) -> HttpResponse:
+    try:
+        if request.method != "GET":
+            raise ToolError("METHOD_NOT_ALLOWED", "list tools with GET")
+        token = _authenticate(request)
+    except ToolError as error:
+        return error_response(error)
+    level = ROLE_LEVEL[token.role]
+    tools = [{**t.describe(), "allowed": level >= t.role_level} for t in all_tools()]
+    return json_response({"tools": tools})
+
+
+def openapi(request: HttpRequest) -> HttpResponse:
+    if request.method != "GET":
+        return error_response(ToolError("METHOD_NOT_ALLOWED", "use GET"))
+    return json_response(openapi_document(request.build_absolute_uri("/")))
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
+    return error_response(ToolError("NOT_FOUND", "no such API endpoint; see GET /api/openapi.json"))

@@ -1,0 +1,77 @@
+"""Parsing and checking of the values ERP services accept: money, currencies, identifiers."""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
+
+import pycountry
+
+from core.errors import ToolError
+
+CENT = Decimal("0.01")
+MAX_MONEY = Decimal("9999999999999999.99")
+_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")
+
+
+@lru_cache(maxsize=1)
+def iso_currencies() -> frozenset[str]:
+    return frozenset(c.alpha_3 for c in pycountry.currencies)
+
+
+def currency(value: object, field: str = "currency") -> str:
+    code = str(value or "").strip().upper()
+    if code not in iso_currencies():
+        raise ToolError("INVALID_CURRENCY", f"{value!r} is not an ISO 4217 currency code", field=field)
+    return code
+
+
+def money(value: object, field: str, *, allow_negative: bool = False, allow_zero: bool = True) -> Decimal:
+    """A Decimal with at most two places. Floats are read through their shortest repr."""
+    if isinstance(value, bool):
+        raise ToolError("VALIDATION_ERROR", f"{field} must be a number", field=field)
+    try:
+        amount = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+    except (InvalidOperation, ValueError):
+        raise ToolError("INVALID_NUMBER", f"{field} must be a number, got {value!r}", field=field) from None
+    if not amount.is_finite():
+        raise ToolError("INVALID_NUMBER", f"{field} must be a finite number", field=field)
+    if amount != amount.quantize(CENT, rounding=ROUND_HALF_UP):
+        raise ToolError("INVALID_NUMBER", f"{field} has more than two decimal places: {value}", field=field)
+    if abs(amount) > MAX_MONEY:
+        raise ToolError("INVALID_NUMBER", f"{field} is too large", field=field)
+    if amount < 0 and not allow_negative:
+        raise ToolError("VALIDATION_ERROR", f"{field} must not be negative", field=field)
+    if amount == 0 and not allow_zero:
+        raise ToolError("VALIDATION_ERROR", f"{field} must be greater than zero", field=field)
+    return amount.quantize(CENT)
+
+
+def round_money(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def key(value: object, field: str, max_length: int) -> str:
+    text = str(value or "").strip()
+    if not text or len(text) > max_length or not _KEY_RE.match(text):
+        raise ToolError(
+            "VALIDATION_ERROR",
+            f"{field} must be 1-{max_length} letters, digits, '.', '_', '-' or '/', starting with a letter or digit",
+            field=field,
+        )
+    return text
+
+
+def text(value: object, field: str, max_length: int, *, required: bool = True) -> str:
+    result = str(value if value is not None else "").strip()
+    if required and not result:
+        raise ToolError("MISSING_FIELD", f"{field} is required", field=field)
+    if len(result) > max_length:
+        raise ToolError("VALIDATION_ERROR", f"{field} is longer than {max_length} characters", field=field)
+    return result
+
+
+def as_float(amount: Decimal) -> float:
+    """JSON numbers for money at the output boundary; exact for two-place amounts below 1e13."""
+    return float(amount)

@@ -1,0 +1,89 @@
+"""Idempotency keys: same key + same arguments -> the stored outcome, no second side effect.
+
+The record is inserted inside the call's own transaction. A concurrent call with the same key
+therefore waits on the unique index (PostgreSQL) or on the write lock (SQLite) until the first
+commits, then finds the record and replays it: exactly one of them runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.errors import ToolError
+from core.tools.models import IdempotencyRecord
+
+MAX_KEY_LENGTH = 255
+
+
+def _default(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value.normalize())
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def digest(tool: str, arguments: Any) -> str:
+    # Floats are normalised via Decimal so 10, 10.0 and Decimal("10.00") are one request.
+    canonical = json.dumps([tool, _normalise(arguments)], sort_keys=True, separators=(",", ":"), default=_default,
+                           ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _normalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalise(v) for v in value]
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    return value
+
+
+def check_key(key: Any) -> str:
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ToolError("VALIDATION_ERROR", f"an idempotency key is 1-{MAX_KEY_LENGTH} printable characters",
+                        field="idempotency_key")
+    return key
+
+
+def claim(user, key: str, tool: str, request_digest: str) -> IdempotencyRecord | None:
+    """Reserve the key for this call, or return the stored record to replay.
+
+    Must run inside the call's transaction. Raises IDEMPOTENCY_KEY_REUSED when the key was
+    used for a different request.
+    """
+    record = IdempotencyRecord(user=user, key=key, tool=tool, request_digest=request_digest)
+    try:
+        with transaction.atomic():
+            record.save(force_insert=True)
+        return None
+    except IntegrityError:
+        pass
+    existing = IdempotencyRecord.objects.select_for_update().get(user=user, key=key)
+    if existing.created < timezone.now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS):
+        existing.delete()
+        record.save(force_insert=True)
+        return None
+    if existing.request_digest != request_digest:
+        raise ToolError("IDEMPOTENCY_KEY_REUSED",
+                        f"idempotency key {key!r} was already used for a different request ({existing.tool})")
+    return existing
+
+
+def store(user, key: str, *, success: bool, response: dict[str, Any]) -> None:
+    IdempotencyRecord.objects.filter(user=user, key=key).update(success=success, response=response)
+
+
+def purge_expired() -> int:
+    cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
+    deleted, _ = IdempotencyRecord.objects.filter(created__lt=cutoff).delete()
+    return deleted

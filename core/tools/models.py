@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class AuditEntry(models.Model):
+    """One row per tool call, whoever called and however it ended."""
+
+    tool = models.CharField(max_length=100)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(max_length=150, blank=True)
+    department = models.CharField(max_length=30, blank=True)
+    via = models.CharField(max_length=20, blank=True, help_text="http, mcp, cli, dashboard, batch, import, …")
+    arguments_digest = models.CharField(max_length=64, blank=True)
+    success = models.BooleanField()
+    error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    replayed = models.BooleanField(default=False, help_text="answered from a stored idempotent result")
+    batch_id = models.CharField(max_length=40, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["created"]),
+            models.Index(fields=["tool", "created"]),
+            models.Index(fields=["user", "created"]),
+            models.Index(fields=["department", "created"]),
+            models.Index(fields=["batch_id"]),
+        ]
+
+    def __str__(self) -> str:
+        outcome = "ok" if self.success else self.error_code
+        return f"{self.created:%Y-%m-%d %H:%M:%S} {self.tool} {self.username} {outcome}"
+
+
+class IdempotencyRecord(models.Model):
+    """The stored outcome of a call made with an Idempotency-Key, scoped to the user."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    tool = models.CharField(max_length=100)
+    request_digest = models.CharField(max_length=64)
+    success = models.BooleanField(default=True)
+    response = models.JSONField(null=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_user_key_unique")]
+        indexes = [models.Index(fields=["created"])]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.tool})"

@@ -1,0 +1,160 @@
+"""The one pipeline every tool call goes through, whoever calls.
+
+role -> rate limit -> schema -> idempotency -> circuit breaker -> handler (one transaction)
+-> one AuditEntry. Errors come out as ToolError with a stable code; nothing else escapes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import DatabaseError, transaction
+
+from core.accounts.roles import role_level
+from core.accounts.services import department_code
+from core.errors import ToolError
+from core.tools import breaker, idempotency, ratelimit
+from core.tools.models import AuditEntry
+from core.tools.registry import get_tool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CallContext:
+    """What a handler may know about its call."""
+
+    user: Any
+    role_level: int
+    via: str
+    batch_id: str | None
+    idempotency_key: str | None
+
+
+@dataclass
+class _Audit:
+    tool: str
+    user: Any
+    via: str
+    batch_id: str | None
+    idempotency_key: str | None
+    digest: str = ""
+
+    def write(self, started: float, *, error: ToolError | None = None, replayed: bool = False) -> None:
+        user = self.user if getattr(self.user, "pk", None) else None
+        AuditEntry.objects.create(
+            tool=self.tool[:100],
+            user=user,
+            username=getattr(user, "username", "") or "",
+            department=_department(user),
+            via=self.via,
+            arguments_digest=self.digest,
+            success=error is None,
+            error_code=error.code if error else "",
+            error_message=error.message[:500] if error else "",
+            duration_ms=int((time.perf_counter() - started) * 1000),
+            idempotency_key=(self.idempotency_key or "")[:255],
+            replayed=replayed,
+            batch_id=self.batch_id or "",
+        )
+
+    def write_quietly(self, started: float, error: ToolError) -> None:
+        try:
+            self.write(started, error=error)
+        except DatabaseError:
+            log.exception("could not write the audit entry of a failed %s call", self.tool)
+
+
+def _department(user) -> str:
+    if user is None:
+        return ""
+    cached = getattr(user, "_ax_department", None)
+    if cached is None:
+        cached = department_code(user)
+        user._ax_department = cached
+    return cached
+
+
+def call_tool(
+    name: str,
+    arguments: Any,
+    user,
+    idempotency_key: str | None = None,
+    batch: str | None = None,
+    *,
+    via: str = "python",
+    role_cap: int | None = None,
+    count_rate: bool | None = None,
+) -> dict[str, Any]:
+    """Run tool `name` for `user` and return its JSON-ready output, or raise ToolError.
+
+    role_cap limits the user's role (an API token's role). Calls inside a batch
+    (batch set) are not counted against the rate limit: the batch was counted once.
+    """
+    started = time.perf_counter()
+    audit = _Audit(name, user, via, str(batch) if batch else None, idempotency_key)
+    try:
+        tool = get_tool(name)
+        level = role_level(user)
+        if role_cap is not None:
+            level = min(level, role_cap)
+        if level < tool.role_level:
+            raise ToolError("FORBIDDEN", f"{name} needs role {tool.role}")
+        if count_rate if count_rate is not None else batch is None:
+            ratelimit.hit(user.pk)
+        tool.validate(arguments)
+        if idempotency_key is not None:
+            idempotency.check_key(idempotency_key)
+        audit.digest = idempotency.digest(name, arguments)
+        ticket = breaker.before_call()
+    except ToolError as error:
+        audit.write_quietly(started, error)
+        raise
+
+    ctx = CallContext(user=user, role_level=level, via=via, batch_id=audit.batch_id, idempotency_key=idempotency_key)
+    try:
+        output, error = _run(tool, arguments, ctx, audit, started)
+    except ToolError as refusal:  # the idempotency key was reused for another request
+        breaker.record_success(ticket)
+        audit.write_quietly(started, refusal)
+        raise
+    except DatabaseError:
+        log.exception("backend failure in %s", name)
+        breaker.record_failure(ticket)
+        failure = ToolError("BACKEND_UNAVAILABLE", "the ERP backend failed to complete the call; it was not applied")
+        audit.write_quietly(started, failure)
+        raise failure from None
+    except Exception:
+        log.exception("unexpected error in %s", name)
+        failure = ToolError("INTERNAL_ERROR", "the call failed unexpectedly and was not applied")
+        audit.write_quietly(started, failure)
+        raise failure from None
+    breaker.record_success(ticket)
+    if error is not None:
+        raise error
+    return output
+
+
+def _run(tool, arguments: dict[str, Any], ctx: CallContext, audit: _Audit, started: float):
+    """Idempotency claim, handler and audit row in one transaction. Returns (output, error)."""
+    key = ctx.idempotency_key
+    with transaction.atomic():
+        record = idempotency.claim(ctx.user, key, tool.name, audit.digest) if key else None
+        if record is not None:
+            error = None if record.success else ToolError.from_dict(record.response)
+            audit.write(started, error=error, replayed=True)
+            return (record.response if record.success else None), error
+        output, error = None, None
+        try:
+            with transaction.atomic():
+                output = tool.handler(arguments, ctx)
+        except ToolError as refusal:
+            error = refusal
+        if key:
+            idempotency.store(ctx.user, key, success=error is None,
+                              response=output if error is None else error.as_dict())
+        audit.write(started, error=error)
+        return output, error

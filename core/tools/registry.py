@@ -1,0 +1,79 @@
+"""The registry of ax_* tools: name, description, JSON Schema, role and handler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from core.accounts.roles import ROLE_LEVEL
+from core.errors import ToolError
+
+if TYPE_CHECKING:
+    from core.tools.pipeline import CallContext
+
+Handler = Callable[[dict[str, Any], "CallContext"], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    role: str
+    handler: Handler
+    validator: Draft202012Validator = field(compare=False, repr=False)
+
+    @property
+    def role_level(self) -> int:
+        return ROLE_LEVEL[self.role]
+
+    def validate(self, arguments: Any) -> None:
+        if not isinstance(arguments, dict):
+            raise ToolError("VALIDATION_ERROR", "arguments must be a JSON object")
+        error = best_match(self.validator.iter_errors(arguments))
+        if error is not None:
+            path = ".".join(str(p) for p in error.absolute_path)
+            where = f"{path}: " if path else ""
+            raise ToolError("VALIDATION_ERROR", f"{where}{error.message}"[:500], field=path or None)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "role": self.role,
+                "input_schema": self.input_schema}
+
+
+_TOOLS: dict[str, Tool] = {}
+
+
+def register(name: str, *, description: str, role: str, schema: dict[str, Any]) -> Callable[[Handler], Handler]:
+    if role not in ROLE_LEVEL:
+        raise ValueError(f"tool {name}: unknown role {role}")
+    Draft202012Validator.check_schema(schema)
+
+    def decorate(handler: Handler) -> Handler:
+        if name in _TOOLS:
+            raise ValueError(f"tool {name} registered twice")
+        _TOOLS[name] = Tool(name, description, schema, role, handler, Draft202012Validator(schema))
+        return handler
+
+    return decorate
+
+
+def get_tool(name: str) -> Tool:
+    tool = _TOOLS.get(name)
+    if tool is None:
+        shown = name if len(name) <= 100 else name[:100] + "…"
+        raise ToolError("TOOL_NOT_FOUND", f"there is no tool named {shown!r}; GET /api/tools lists them")
+    return tool
+
+
+def all_tools() -> list[Tool]:
+    return sorted(_TOOLS.values(), key=lambda t: t.name)
+
+
+def obj(properties: dict[str, Any], required: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """A closed JSON Schema object: unknown fields are refused, not silently ignored."""
+    return {"type": "object", "properties": properties, "required": list(required), "additionalProperties": False}
