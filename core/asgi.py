@@ -1,10 +1,54 @@
-"""ASGI entry point: the Django application (the MCP endpoint is mounted beside it)."""
+"""ASGI entry point of the web process.
+
+Django itself runs as a WSGI application on a fixed thread pool (a2wsgi): each pool thread
+keeps its database connection, and a request pays no per-middleware thread hops, which under
+Django's ASGI handler cost more than the tool call itself. The MCP endpoint (an ASGI app of
+the official SDK) is mounted beside it at /mcp.
+"""
 
 from __future__ import annotations
 
 import os
 
-from django.core.asgi import get_asgi_application
+from a2wsgi import WSGIMiddleware
+from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
-application = get_asgi_application()
+
+from django.conf import settings  # noqa: E402
+
+django_app = WSGIMiddleware(get_wsgi_application(), workers=settings.WEB_THREADS)
+
+
+class Router:
+    """Dispatch by path: /mcp to the MCP app, everything else to Django."""
+
+    def __init__(self, django, mcp=None) -> None:
+        self.django = django
+        self.mcp = mcp
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        path = scope.get("path", "")
+        if self.mcp is not None and scope["type"] == "http" and (path == "/mcp" or path.startswith("/mcp/")):
+            await self.mcp(scope, receive, send)
+            return
+        await self.django(scope, receive, send)
+
+    async def _lifespan(self, receive, send) -> None:
+        if self.mcp is None or not hasattr(self.mcp, "lifespan"):
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        await self.mcp.lifespan(receive, send)
+
+
+from core.api.mcp import McpHttpApp  # noqa: E402
+
+application = Router(django_app, McpHttpApp())

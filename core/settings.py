@@ -39,6 +39,7 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 PORT = env_int("PORT", 8000, minimum=1)
+WEB_THREADS = env_int("WEB_THREADS", 8, minimum=1)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -94,7 +95,8 @@ TEMPLATES = [
 # concurrent writers queue instead of failing), PostgreSQL through DATABASE_URL.
 _default_db = f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
 try:
-    _db = dj_database_url.parse(env_str("DATABASE_URL") or _default_db, conn_max_age=0)
+    _db = dj_database_url.parse(env_str("DATABASE_URL") or _default_db,
+                                conn_max_age=env_int("CONN_MAX_AGE", 600, minimum=0), conn_health_checks=True)
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
 if _db["ENGINE"] == "django.db.backends.sqlite3":
@@ -149,6 +151,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every start without it
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -170,6 +173,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
 CIRCUIT_FAILURE_THRESHOLD = env_int("CIRCUIT_FAILURE_THRESHOLD", 5, minimum=1)
 CIRCUIT_RESET_SECONDS = env_int("CIRCUIT_RESET_SECONDS", 30, minimum=1)
+BATCH_STALE_SECONDS = env_int("BATCH_STALE_SECONDS", 60, minimum=5)
+BATCH_MAX_ATTEMPTS = env_int("BATCH_MAX_ATTEMPTS", 3, minimum=1)
 BASE_CURRENCY = env_str("BASE_CURRENCY", "EUR").upper()
 WEBHOOK_ALLOWED_NETWORKS = env_networks("WEBHOOK_ALLOWED_NETWORKS")
 

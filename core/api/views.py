@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from core.accounts.auth import authenticate_token, parse_bearer
-from core.accounts.roles import ROLE_LEVEL
+from core.accounts.roles import ROLE_LEVEL, role_level
 from core.api.openapi import openapi_document
 from core.errors import ToolError
 from core.tools import jsonio
@@ -22,10 +22,12 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return HttpResponse(jsonio.dumps(data), status=status, content_type="application/json", headers=headers)
 
 
-def error_response(error: ToolError) -> HttpResponse:
+def error_response(error: ToolError, *, allow: str | None = None) -> HttpResponse:
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
     if error.code == "UNAUTHORIZED":
         headers = {"WWW-Authenticate": 'Bearer realm="axhub"'}
+    if error.code == "METHOD_NOT_ALLOWED" and allow:
+        headers = {"Allow": allow}  # RFC 9110 requires it on every 405.
     return json_response({"error": error.as_dict()}, status=error.http_status, headers=headers)
 
 
@@ -69,7 +71,7 @@ def tool_endpoint(request: HttpRequest, tool: str) -> HttpResponse:
         output = call_tool(tool, arguments, token.user, request.headers.get("Idempotency-Key"), via="http",
                            role_cap=ROLE_LEVEL[token.role])
     except ToolError as error:
-        return error_response(error)
+        return error_response(error, allow="POST")
     return json_response(output)
 
 
@@ -80,15 +82,17 @@ def tool_list(request: HttpRequest) -> HttpResponse:
             raise ToolError("METHOD_NOT_ALLOWED", "list tools with GET")
         token = _authenticate(request)
     except ToolError as error:
-        return error_response(error)
-    level = ROLE_LEVEL[token.role]
+        return error_response(error, allow="GET")
+    # The same cap the pipeline applies: a token never grants more than its user holds now.
+    level = min(role_level(token.user), ROLE_LEVEL[token.role])
     tools = [{**t.describe(), "allowed": level >= t.role_level} for t in all_tools()]
     return json_response({"tools": tools})
 
 
+@csrf_exempt
 def openapi(request: HttpRequest) -> HttpResponse:
     if request.method != "GET":
-        return error_response(ToolError("METHOD_NOT_ALLOWED", "use GET"))
+        return error_response(ToolError("METHOD_NOT_ALLOWED", "use GET"), allow="GET")
     return json_response(openapi_document(request.build_absolute_uri("/")))
 
 

@@ -23,6 +23,7 @@ from core.erp.models import Customer, ExchangeRate, Invoice, Item, Payment, Sale
 from core.errors import ToolError
 
 PAYMENT_TERMS_DAYS = 30
+HALF_CENT = Decimal("0.005")
 MAX_LINES = 200
 
 
@@ -384,7 +385,9 @@ def post_payment(customer_account: str, amount: Any, invoice_id: str | None = No
         if invoice.status == Invoice.Status.PAID:
             raise ToolError("INVALID_STATE", f"invoice {invoice_id} is already paid", field="invoice_id")
         # Conditional update: two concurrent payments can never together exceed the invoice.
-        if not Invoice.objects.filter(pk=invoice.pk, paid_amount__lte=F("amount") - value).update(
+        # SQLite does this arithmetic in binary floating point (0.30 - 0.20 < 0.10), so the bound
+        # has half a cent of slack; amounts are whole cents, so the slack admits no overpayment.
+        if not Invoice.objects.filter(pk=invoice.pk, paid_amount__lt=F("amount") - value + HALF_CENT).update(
             paid_amount=F("paid_amount") + value
         ):
             invoice.refresh_from_db()

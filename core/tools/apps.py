@@ -10,4 +10,9 @@ class ToolsConfig(AppConfig):
 
     def ready(self) -> None:
         # Importing the tool modules registers every ax_* tool once per process.
-        from core.tools import erp_tools  # noqa: F401
+        from django.db.models.signals import post_migrate
+
+        from core.tools import batch_tools, erp_tools  # noqa: F401
+        from core.tools.schedules import ensure_schedules
+
+        post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="tools.ensure_schedules")

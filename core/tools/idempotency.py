@@ -76,11 +76,18 @@ def claim(user, key: str, tool: str, request_digest: str) -> IdempotencyRecord |
     if existing.request_digest != request_digest:
         raise ToolError("IDEMPOTENCY_KEY_REUSED",
                         f"idempotency key {key!r} was already used for a different request ({existing.tool})")
+    if existing.response is None:
+        raise ToolError("IDEMPOTENCY_IN_PROGRESS", f"a call with idempotency key {key!r} is still running")
     return existing
 
 
 def store(user, key: str, *, success: bool, response: dict[str, Any]) -> None:
     IdempotencyRecord.objects.filter(user=user, key=key).update(success=success, response=response)
+
+
+def release(user, key: str) -> None:
+    """Forget a claim whose call crashed, so the caller can retry with the same key."""
+    IdempotencyRecord.objects.filter(user=user, key=key, response__isnull=True).delete()
 
 
 def purge_expired() -> int:

@@ -15,6 +15,7 @@ from django.db import DatabaseError, transaction
 
 from core.accounts.roles import role_level
 from core.accounts.services import department_code
+from core.db import write_slot
 from core.errors import ToolError
 from core.tools import breaker, idempotency, ratelimit
 from core.tools.models import AuditEntry
@@ -140,8 +141,10 @@ def call_tool(
 
 def _run(tool, arguments: dict[str, Any], ctx: CallContext, audit: _Audit, started: float):
     """Idempotency claim, handler and audit row in one transaction. Returns (output, error)."""
+    if not tool.transactional:
+        return _run_orchestrator(tool, arguments, ctx, audit, started)
     key = ctx.idempotency_key
-    with transaction.atomic():
+    with write_slot(), transaction.atomic():
         record = idempotency.claim(ctx.user, key, tool.name, audit.digest) if key else None
         if record is not None:
             error = None if record.success else ToolError.from_dict(record.response)
@@ -158,3 +161,29 @@ def _run(tool, arguments: dict[str, Any], ctx: CallContext, audit: _Audit, start
                               response=output if error is None else error.as_dict())
         audit.write(started, error=error)
         return output, error
+
+
+def _run_orchestrator(tool, arguments: dict[str, Any], ctx: CallContext, audit: _Audit, started: float):
+    """A tool whose inner calls commit on their own: the key is claimed in a short transaction
+    first, so a concurrent duplicate sees IDEMPOTENCY_IN_PROGRESS instead of running twice."""
+    key = ctx.idempotency_key
+    if key:
+        with write_slot(), transaction.atomic():
+            record = idempotency.claim(ctx.user, key, tool.name, audit.digest)
+        if record is not None:
+            error = None if record.success else ToolError.from_dict(record.response)
+            audit.write(started, error=error, replayed=True)
+            return (record.response if record.success else None), error
+    output, error = None, None
+    try:
+        output = tool.handler(arguments, ctx)
+    except ToolError as refusal:
+        error = refusal
+    except BaseException:
+        if key:
+            idempotency.release(ctx.user, key)
+        raise
+    if key:
+        idempotency.store(ctx.user, key, success=error is None, response=output if error is None else error.as_dict())
+    audit.write(started, error=error)
+    return output, error

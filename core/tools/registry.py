@@ -26,6 +26,9 @@ class Tool:
     role: str
     handler: Handler
     validator: Draft202012Validator = field(compare=False, repr=False)
+    # False for tools that orchestrate other calls (batch, import): each inner call has its
+    # own transaction, so the outer call must not hold one open around them.
+    transactional: bool = True
 
     @property
     def role_level(self) -> int:
@@ -48,7 +51,8 @@ class Tool:
 _TOOLS: dict[str, Tool] = {}
 
 
-def register(name: str, *, description: str, role: str, schema: dict[str, Any]) -> Callable[[Handler], Handler]:
+def register(name: str, *, description: str, role: str, schema: dict[str, Any],
+             transactional: bool = True) -> Callable[[Handler], Handler]:
     if role not in ROLE_LEVEL:
         raise ValueError(f"tool {name}: unknown role {role}")
     Draft202012Validator.check_schema(schema)
@@ -56,7 +60,7 @@ def register(name: str, *, description: str, role: str, schema: dict[str, Any]) 
     def decorate(handler: Handler) -> Handler:
         if name in _TOOLS:
             raise ValueError(f"tool {name} registered twice")
-        _TOOLS[name] = Tool(name, description, schema, role, handler, Draft202012Validator(schema))
+        _TOOLS[name] = Tool(name, description, schema, role, handler, Draft202012Validator(schema), transactional)
         return handler
 
     return decorate

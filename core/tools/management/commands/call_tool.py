@@ -28,8 +28,8 @@ class Command(BaseCommand):
             raise CommandError(f"no active user named {user!r}")
         try:
             parsed = jsonio.loads(arguments)
-        except ValueError as exc:
-            self._fail(ToolError("INVALID_JSON", f"arguments are not valid JSON: {exc}"))
+        except (ValueError, RecursionError) as exc:  # RecursionError: nesting too deep to parse
+            self._fail(ToolError("INVALID_JSON", f"arguments are not valid JSON: {str(exc)[:200]}"))
         try:
             output = call_tool(tool, parsed, account, idempotency_key, via="cli")
         except ToolError as error:

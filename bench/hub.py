@@ -1,0 +1,74 @@
+"""Start a throw-away hub (embedded default: SQLite + ORM broker) for a benchmark.
+
+The hub runs in a temporary var directory, so benchmarks never touch the demo database.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
+                            capture_output=True, text=True)
+    return result.stdout
+
+
+@contextmanager
+def running_hub(extra_env: dict[str, str] | None = None, *, worker: bool = False):
+    """Yield (base_url, token, env) for a fresh hub with demo data and an admin token."""
+    with tempfile.TemporaryDirectory(prefix="axhub-bench-") as var:
+        port = free_port()
+        env = {**os.environ, "AX_VAR_DIR": var, "RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "WARNING",
+               "PORT": str(port), **(extra_env or {})}
+        env.pop("DATABASE_URL", None)
+        env.pop("REDIS_URL", None)
+        manage(env, "migrate", "--noinput", "-v0")
+        manage(env, "seed_demo")
+        token = manage(env, "create_api_token", "admin", "--role", "MCP_Admin").split()[-1]
+        procs = [subprocess.Popen([sys.executable, "-m", "uvicorn", "core.asgi:application", "--host", "127.0.0.1",
+                                   "--port", str(port), "--no-access-log", "--log-level", "warning"],
+                                  cwd=ROOT, env=env)]
+        if worker:
+            procs.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    requests.get(f"{base}/api/openapi.json", timeout=1)
+                    break
+                except requests.ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the hub did not start") from None
+                    time.sleep(0.1)
+            yield base, token, env
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(timeout=20)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
