@@ -1,5 +1,8 @@
 """ERP workflows. Each write is atomic and refuses bad input with a ToolError code.
 
+Writes run inside the caller's transaction without a savepoint of their own (a refusal
+rolls back the whole transaction), which keeps the hot path to the statements it needs.
+
 Stock is reserved with conditional UPDATEs (`on_hand >= reserved + qty`) rather than row
 locks, so concurrent orders for different items never wait on each other and concurrent
 orders for the same item can never oversell.
@@ -16,6 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Round
 from django.utils import timezone
 
 from core.erp import values
@@ -25,11 +29,20 @@ from core.errors import ToolError
 PAYMENT_TERMS_DAYS = 30
 HALF_CENT = Decimal("0.005")
 MAX_LINES = 200
+# Stock quantities stay far inside a 32-bit integer column (PostgreSQL `integer`), so no
+# arithmetic on them can overflow into a database error.
+MAX_STOCK = 1_000_000_000
 
 
 def document_id(prefix: str, pk: int, when=None) -> str:
     year = (when or timezone.now()).year
     return f"{prefix}-{year}-{pk:06d}"
+
+
+def _plus_money(field: str, amount: Decimal) -> Round:
+    """`field + amount` in SQL, rounded to cents. SQLite does decimal arithmetic in binary floating
+    point, so unrounded running sums drift: 0.30 - 0.10 - 0.20 is stored as -2.8e-17 and shown as -0.0."""
+    return Round(F(field) + amount, 2)
 
 
 # --- customers -------------------------------------------------------------------------
@@ -42,7 +55,7 @@ def get_customer(customer_account: str) -> Customer:
     return customer
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def create_customer(customer_account: str, name: str, currency: str, credit_limit: Any = 0,
                     segment: str = "", email: str = "") -> Customer:
     account = values.key(customer_account, "customer_account", 20)
@@ -65,7 +78,7 @@ def create_customer(customer_account: str, name: str, currency: str, credit_limi
     return customer
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def update_customer(customer_account: str, **changes: Any) -> tuple[Customer, list[str]]:
     customer = get_customer(customer_account)
     changed = []
@@ -106,11 +119,11 @@ def get_item(item_id: str) -> Item:
     return item
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def create_item(item_id: str, name: str, unit_price: Any, on_hand: int = 0, reorder_point: int = 0) -> Item:
     key = values.key(item_id, "item_id", 30)
-    if on_hand < 0 or reorder_point < 0:
-        raise ToolError("VALIDATION_ERROR", "on_hand and reorder_point must not be negative")
+    if not (0 <= on_hand <= MAX_STOCK and 0 <= reorder_point <= MAX_STOCK):
+        raise ToolError("VALIDATION_ERROR", f"on_hand and reorder_point must be between 0 and {MAX_STOCK}")
     item = Item(item_id=key, name=values.text(name, "name", 255), unit_price=values.money(unit_price, "unit_price"),
                 on_hand=on_hand, reorder_point=reorder_point)
     if Item.objects.filter(item_id=key).exists():
@@ -131,17 +144,22 @@ def check_inventory(item_ids: list[str]) -> list[Item]:
     return [found[i] for i in item_ids]
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def adjust_inventory(item_id: str, quantity_change: int, reason: str) -> Item:
     item = get_item(item_id)
-    if quantity_change == 0:
-        raise ToolError("VALIDATION_ERROR", "quantity_change must not be zero", field="quantity_change")
+    if quantity_change == 0 or abs(quantity_change) > MAX_STOCK:
+        raise ToolError("VALIDATION_ERROR", f"quantity_change must be between -{MAX_STOCK} and {MAX_STOCK}, not 0",
+                        field="quantity_change")
     values.text(reason, "reason", 255)
-    updated = Item.objects.filter(pk=item.pk, on_hand__gte=F("reserved") - quantity_change).update(
+    updated = Item.objects.filter(pk=item.pk, on_hand__gte=F("reserved") - quantity_change,
+                                  on_hand__lte=MAX_STOCK - quantity_change).update(
         on_hand=F("on_hand") + quantity_change, updated=timezone.now()
     )
     if not updated:
         item.refresh_from_db()
+        if item.on_hand + quantity_change > MAX_STOCK:
+            raise ToolError("VALIDATION_ERROR", f"item {item.item_id}: on hand would exceed {MAX_STOCK}",
+                            field="quantity_change")
         raise ToolError(
             "INSUFFICIENT_STOCK",
             f"item {item.item_id}: on hand {item.on_hand}, reserved {item.reserved}; "
@@ -243,7 +261,7 @@ def _check_credit(customer: Customer, amount: Decimal) -> None:
         )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def create_sales_order(customer_account: str, lines: list[dict[str, Any]], customer_ref: str = "") -> SalesOrder:
     customer = get_customer(customer_account)
     if customer.blocked:
@@ -288,7 +306,7 @@ def _line_quantities(order: SalesOrder) -> Counter[int]:
     return quantities
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def update_sales_order(sales_id: str, *, lines: list[dict[str, Any]] | None = None,
                        customer_ref: str | None = None, status: str | None = None) -> tuple[SalesOrder, list[str]]:
     order = get_sales_order(sales_id, for_update=True)
@@ -327,7 +345,7 @@ def update_sales_order(sales_id: str, *, lines: list[dict[str, Any]] | None = No
     return order, changed
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def cancel_sales_order(sales_id: str, reason: str = "") -> SalesOrder:
     order = get_sales_order(sales_id, for_update=True)
     if order.status not in (SalesOrder.Status.OPEN, SalesOrder.Status.CONFIRMED):
@@ -342,7 +360,7 @@ def cancel_sales_order(sales_id: str, reason: str = "") -> SalesOrder:
 # --- invoices and payments -----------------------------------------------------------------
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def create_invoice(sales_id: str) -> Invoice:
     order = get_sales_order(sales_id, for_update=True)
     if order.status not in (SalesOrder.Status.OPEN, SalesOrder.Status.CONFIRMED):
@@ -354,7 +372,7 @@ def create_invoice(sales_id: str) -> Invoice:
     )
     invoice.invoice_id = document_id("INV", invoice.pk, invoice.created)
     Invoice.objects.filter(pk=invoice.pk).update(invoice_id=invoice.invoice_id)
-    Customer.objects.filter(pk=order.customer_id).update(balance=F("balance") + order.total_amount,
+    Customer.objects.filter(pk=order.customer_id).update(balance=_plus_money("balance", order.total_amount),
                                                          updated=timezone.now())
     order.status = SalesOrder.Status.INVOICED
     order.save(update_fields=["status", "updated"])
@@ -368,7 +386,7 @@ def get_invoice(invoice_id: str) -> Invoice:
     return invoice
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def post_payment(customer_account: str, amount: Any, invoice_id: str | None = None, currency: str | None = None,
                  reference: str = "") -> Payment:
     customer = get_customer(customer_account)
@@ -388,7 +406,7 @@ def post_payment(customer_account: str, amount: Any, invoice_id: str | None = No
         # SQLite does this arithmetic in binary floating point (0.30 - 0.20 < 0.10), so the bound
         # has half a cent of slack; amounts are whole cents, so the slack admits no overpayment.
         if not Invoice.objects.filter(pk=invoice.pk, paid_amount__lt=F("amount") - value + HALF_CENT).update(
-            paid_amount=F("paid_amount") + value
+            paid_amount=_plus_money("paid_amount", value)
         ):
             invoice.refresh_from_db()
             raise ToolError("OVERPAYMENT", f"invoice {invoice_id} has {invoice.open_amount} open; {value} is too much",
@@ -401,7 +419,7 @@ def post_payment(customer_account: str, amount: Any, invoice_id: str | None = No
                                      reference=values.text(reference, "reference", 100, required=False))
     payment.payment_id = document_id("PAY", payment.pk, payment.created)
     Payment.objects.filter(pk=payment.pk).update(payment_id=payment.payment_id)
-    Customer.objects.filter(pk=customer.pk).update(balance=F("balance") - value, updated=timezone.now())
+    Customer.objects.filter(pk=customer.pk).update(balance=_plus_money("balance", -value), updated=timezone.now())
     customer.refresh_from_db(fields=["balance"])
     payment.customer = customer
     return payment

@@ -37,10 +37,11 @@ def money(value: object, field: str, *, allow_negative: bool = False, allow_zero
         raise ToolError("INVALID_NUMBER", f"{field} must be a number, got {value!r}", field=field) from None
     if not amount.is_finite():
         raise ToolError("INVALID_NUMBER", f"{field} must be a finite number", field=field)
-    if amount != amount.quantize(CENT, rounding=ROUND_HALF_UP):
-        raise ToolError("INVALID_NUMBER", f"{field} has more than two decimal places: {value}", field=field)
+    # Before quantize: quantizing a huge number (1e30) overflows the Decimal context and raises.
     if abs(amount) > MAX_MONEY:
         raise ToolError("INVALID_NUMBER", f"{field} is too large", field=field)
+    if amount != amount.quantize(CENT, rounding=ROUND_HALF_UP):
+        raise ToolError("INVALID_NUMBER", f"{field} has more than two decimal places: {value}", field=field)
     if amount < 0 and not allow_negative:
         raise ToolError("VALIDATION_ERROR", f"{field} must not be negative", field=field)
     if amount == 0 and not allow_zero:

@@ -15,6 +15,7 @@ ITEM_ID = {"type": "string", "minLength": 1, "maxLength": 30, "description": "it
 SALES_ID = {"type": "string", "minLength": 1, "maxLength": 30, "description": "sales order id, e.g. SO-2026-000123"}
 MONEY = {"type": "number", "minimum": 0, "description": "amount with at most two decimals"}
 CURRENCY = {"type": "string", "minLength": 3, "maxLength": 3, "description": "ISO 4217 code, e.g. EUR"}
+STOCK = {"type": "integer", "minimum": 0, "maximum": services.MAX_STOCK}
 LINES = {
     "type": "array",
     "minItems": 1,
@@ -63,8 +64,8 @@ def update_customer(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
 
 @register("ax_create_item", role=MCP_WRITE, description="Create an item with its price, stock and reorder point.",
           schema=obj({"item_id": ITEM_ID, "name": {"type": "string", "minLength": 1, "maxLength": 255},
-                      "unit_price": MONEY, "on_hand": {"type": "integer", "minimum": 0},
-                      "reorder_point": {"type": "integer", "minimum": 0}}, ["item_id", "name", "unit_price"]))
+                      "unit_price": MONEY, "on_hand": STOCK, "reorder_point": STOCK},
+                     ["item_id", "name", "unit_price"]))
 def create_item(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     return out.item_data(services.create_item(**args))
 
@@ -82,7 +83,8 @@ def check_inventory(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
 
 @register("ax_adjust_inventory", role=MCP_WRITE,
           description="Add (positive) or remove (negative) stock on hand; never below what is reserved.",
-          schema=obj({"item_id": ITEM_ID, "quantity_change": {"type": "integer", "not": {"const": 0}},
+          schema=obj({"item_id": ITEM_ID, "quantity_change": {"type": "integer", "minimum": -services.MAX_STOCK,
+                                                              "maximum": services.MAX_STOCK, "not": {"const": 0}},
                       "reason": {"type": "string", "minLength": 1, "maxLength": 255}},
                      ["item_id", "quantity_change", "reason"]))
 def adjust_inventory(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:

@@ -139,51 +139,77 @@ def call_tool(
     return output
 
 
+class _Refused(Exception):
+    """Carries a handler's ToolError out of the transaction so that it rolls back."""
+
+    def __init__(self, error: ToolError) -> None:
+        self.error = error
+
+
 def _run(tool, arguments: dict[str, Any], ctx: CallContext, audit: _Audit, started: float):
-    """Idempotency claim, handler and audit row in one transaction. Returns (output, error)."""
+    """Idempotency claim, handler and audit row in one transaction. Returns (output, error).
+
+    A refused call (business error) rolls back whole; its audit row and stored idempotent
+    error are then written in a second short transaction. The successful path, the common
+    one, thus needs no savepoint.
+    """
     if not tool.transactional:
         return _run_orchestrator(tool, arguments, ctx, audit, started)
-    key = ctx.idempotency_key
-    with write_slot(), transaction.atomic():
-        record = idempotency.claim(ctx.user, key, tool.name, audit.digest) if key else None
-        if record is not None:
-            error = None if record.success else ToolError.from_dict(record.response)
-            audit.write(started, error=error, replayed=True)
-            return (record.response if record.success else None), error
-        output, error = None, None
+    with write_slot():
         try:
             with transaction.atomic():
-                output = tool.handler(arguments, ctx)
-        except ToolError as refusal:
-            error = refusal
-        if key:
-            idempotency.store(ctx.user, key, success=error is None,
-                              response=output if error is None else error.as_dict())
-        audit.write(started, error=error)
-        return output, error
+                replay = _claim_or_replay(tool, ctx, audit, started)
+                if replay is not None:
+                    return replay
+                try:
+                    output = tool.handler(arguments, ctx)
+                except ToolError as error:
+                    raise _Refused(error) from None
+                _record(ctx, audit, started, output, None)
+                return output, None
+        except _Refused as refused:
+            with transaction.atomic():
+                replay = _claim_or_replay(tool, ctx, audit, started)
+                if replay is not None:  # a concurrent call with the key finished first
+                    return replay
+                _record(ctx, audit, started, None, refused.error)
+            return None, refused.error
+
+
+def _claim_or_replay(tool, ctx: CallContext, audit: _Audit, started: float):
+    key = ctx.idempotency_key
+    record = idempotency.claim(ctx.user, key, tool.name, audit.digest) if key else None
+    if record is None:
+        return None
+    error = None if record.success else ToolError.from_dict(record.response)
+    audit.write(started, error=error, replayed=True)
+    return (record.response if record.success else None), error
+
+
+def _record(ctx: CallContext, audit: _Audit, started: float, output, error: ToolError | None) -> None:
+    if ctx.idempotency_key:
+        idempotency.store(ctx.user, ctx.idempotency_key, success=error is None,
+                          response=output if error is None else error.as_dict())
+    audit.write(started, error=error)
 
 
 def _run_orchestrator(tool, arguments: dict[str, Any], ctx: CallContext, audit: _Audit, started: float):
     """A tool whose inner calls commit on their own: the key is claimed in a short transaction
     first, so a concurrent duplicate sees IDEMPOTENCY_IN_PROGRESS instead of running twice."""
-    key = ctx.idempotency_key
-    if key:
+    if ctx.idempotency_key:
         with write_slot(), transaction.atomic():
-            record = idempotency.claim(ctx.user, key, tool.name, audit.digest)
-        if record is not None:
-            error = None if record.success else ToolError.from_dict(record.response)
-            audit.write(started, error=error, replayed=True)
-            return (record.response if record.success else None), error
+            replay = _claim_or_replay(tool, ctx, audit, started)
+        if replay is not None:
+            return replay
     output, error = None, None
     try:
         output = tool.handler(arguments, ctx)
     except ToolError as refusal:
         error = refusal
     except BaseException:
-        if key:
-            idempotency.release(ctx.user, key)
+        if ctx.idempotency_key:
+            idempotency.release(ctx.user, ctx.idempotency_key)
         raise
-    if key:
-        idempotency.store(ctx.user, key, success=error is None, response=output if error is None else error.as_dict())
-    audit.write(started, error=error)
+    with write_slot(), transaction.atomic():
+        _record(ctx, audit, started, output, error)
     return output, error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -9,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from core.erp import services
 from core.erp.models import Customer, Invoice, Item, Payment, SalesOrder, SalesOrderLine
 from core.errors import ToolError
 from core.tools.pipeline import call_tool
@@ -172,6 +174,15 @@ def test_create_item_negative_stock_is_validation_error(writer, db):
     assert not Item.objects.exists()
 
 
+@pytest.mark.parametrize("stock_field", ["on_hand", "reorder_point"])
+def test_create_item_stock_beyond_the_cap_is_validation_error(writer, db, stock_field):
+    # Unbounded integers used to reach the database: OverflowError on SQLite, an out-of-range
+    # error on PostgreSQL that counted against the circuit breaker.
+    refused("VALIDATION_ERROR", "ax_create_item", {"item_id": "ITEM-100", "name": "Pen", "unit_price": 1,
+                                                   stock_field: 10**20}, writer)
+    assert not Item.objects.exists()
+
+
 def test_check_inventory_of_one_item(reader, erp):
     out = call_tool("ax_check_inventory", {"item_id": "ITEM-002"}, reader)
     assert (out["item_id"], out["on_hand"], out["reserved"], out["available"], out["below_reorder_point"]) == (
@@ -218,8 +229,19 @@ def test_adjust_inventory_unknown_item_is_item_not_found(writer, erp):
             writer)
 
 
+def test_adjust_inventory_beyond_the_stock_cap_is_validation_error(writer, erp):
+    cap = services.MAX_STOCK
+    call_tool("ax_adjust_inventory", {"item_id": "ITEM-001", "quantity_change": cap - 50, "reason": "fill"}, writer)
+    assert stock("ITEM-001") == (cap, 0)
+    refused("VALIDATION_ERROR", "ax_adjust_inventory", {"item_id": "ITEM-001", "quantity_change": 1,
+                                                        "reason": "one more"}, writer)
+    assert stock("ITEM-001") == (cap, 0)
+
+
 @pytest.mark.parametrize("arguments", [
     {"item_id": "ITEM-001", "quantity_change": 0, "reason": "nothing"},
+    {"item_id": "ITEM-001", "quantity_change": 10**20, "reason": "overflow"},
+    {"item_id": "ITEM-001", "quantity_change": -(10**20), "reason": "overflow"},
     {"item_id": "ITEM-001", "quantity_change": 1},
     {"item_id": "ITEM-001", "quantity_change": 1.5, "reason": "half"},
 ])
@@ -518,11 +540,14 @@ def test_post_payment_in_cents_that_floats_cannot_add_up(writer, erp):
     sales_id = order(writer, [{"item_id": "ITEM-001", "quantity": 3, "unit_price": 0.1}])["sales_id"]
     invoice_id = call_tool("ax_create_invoice", {"sales_id": sales_id}, writer)["invoice_id"]
     for amount in (0.1, 0.2):  # 0.1 + 0.2 != 0.3 in binary floating point
-        call_tool("ax_post_payment", {"customer_account": "CUST-001", "amount": amount, "invoice_id": invoice_id},
-                  writer)
+        out = call_tool("ax_post_payment", {"customer_account": "CUST-001", "amount": amount,
+                                            "invoice_id": invoice_id}, writer)
     stored = Invoice.objects.get(invoice_id=invoice_id)
     assert (stored.paid_amount, stored.status) == (Decimal("0.30"), "paid")
     assert balance("CUST-001") == 0
+    # Not -0.0, which a drifting running sum (-2.8e-17) used to produce.
+    assert json.dumps(out["customer_balance"]) == "0.0"
+    assert json.dumps(call_tool("ax_get_customer", {"customer_account": "CUST-001"}, writer)["balance"]) == "0.0"
 
 
 def test_post_payment_without_invoice_reduces_the_balance(writer, erp, invoice):
@@ -582,6 +607,13 @@ def test_post_payment_unknown_customer_is_cust_not_found(writer, erp):
 def test_post_payment_with_three_decimals_is_invalid_number(writer, erp, invoice):
     refused("INVALID_NUMBER", "ax_post_payment", {"customer_account": "CUST-001", "amount": 10.005}, writer)
     assert not Payment.objects.exists() and balance("CUST-001") == Decimal("200.00")
+
+
+@pytest.mark.parametrize("amount", [1e30, 10**40, 10000000000000000.0])
+def test_post_payment_of_an_absurd_amount_is_invalid_number(writer, erp, amount):
+    # 1e30 used to overflow the Decimal context inside the check and end as INTERNAL_ERROR.
+    refused("INVALID_NUMBER", "ax_post_payment", {"customer_account": "CUST-001", "amount": amount}, writer)
+    assert not Payment.objects.exists()
 
 
 @pytest.mark.parametrize("amount", [0, -5, "10"])

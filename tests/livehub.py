@@ -1,0 +1,50 @@
+"""Serve the hub's ASGI application (Django and /mcp) on a real port, in this process.
+
+For transactional tests only: the server's threads open their own database connections,
+so they see what the test has committed, never what it holds in an open transaction.
+The test database is a SQLite file (or PostgreSQL), so those connections share it.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+
+
+@contextmanager
+def serve() -> Iterator[str]:
+    """Run core.asgi.application (with its lifespan) on a free 127.0.0.1 port; yield the base URL."""
+    from core.asgi import application
+
+    # Binding here and handing the socket to uvicorn leaves no window in which another
+    # process could take the port between choosing and binding it.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="on", log_level="warning",
+                            timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"livehub-{port}", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the live hub did not start (see the uvicorn log above)")
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(STOP_TIMEOUT)
+        sock.close()
+        if thread.is_alive():
+            raise RuntimeError("the live hub did not stop")
