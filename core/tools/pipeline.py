@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, transaction
 
 from core.accounts.roles import role_level
 from core.accounts.services import department_code
@@ -122,6 +122,14 @@ def call_tool(
         breaker.record_success(ticket)
         audit.write_quietly(started, refusal)
         raise
+    except (DataError, IntegrityError):
+        # The database refused this call's data (a value it cannot store, a constraint):
+        # the caller's problem, not an outage, so it must not trip the breaker for everyone.
+        log.exception("database refused the data of %s", name)
+        breaker.record_success(ticket)
+        failure = ToolError("INVALID_DATA", "the database refused a value of this call; it was not applied")
+        audit.write_quietly(started, failure)
+        raise failure from None
     except DatabaseError:
         log.exception("backend failure in %s", name)
         breaker.record_failure(ticket)

@@ -42,10 +42,34 @@ class Tool:
             path = ".".join(str(p) for p in error.absolute_path)
             where = f"{path}: " if path else ""
             raise ToolError("VALIDATION_ERROR", f"{where}{error.message}"[:500], field=path or None)
+        bad = _nul_path(arguments)
+        if bad is not None:
+            raise ToolError("VALIDATION_ERROR", f"{bad or 'arguments'}: text must not contain NUL characters",
+                            field=bad or None)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "role": self.role,
                 "input_schema": self.input_schema}
+
+
+def _nul_path(value: Any, path: str = "") -> str | None:
+    """The path of the first string (key or value) holding a NUL, which no database stores."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return inner
+            found = _nul_path(item, inner)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            found = _nul_path(item, f"{path}.{n}" if path else str(n))
+            if found is not None:
+                return found
+    return None
 
 
 _TOOLS: dict[str, Tool] = {}

@@ -150,3 +150,29 @@ def test_decimal_arguments_stay_exact(writer, erp):
     out = call_tool("ax_create_salesorder", {"customer_account": "CUST-001", "lines": [
         {"item_id": "ITEM-001", "quantity": 3, "unit_price": Decimal("0.10")}]}, writer)
     assert SalesOrder.objects.get(sales_id=out["sales_id"]).total_amount == Decimal("0.30")
+
+
+def test_nul_characters_are_refused_before_the_database(writer, erp):
+    with pytest.raises(ToolError) as exc:
+        call_tool("ax_create_customer", {"customer_account": "A\x00", "name": "x", "currency": "EUR"}, writer)
+    assert exc.value.code == "VALIDATION_ERROR" and exc.value.field == "customer_account"
+    with pytest.raises(ToolError) as exc:
+        call_tool("ax_create_salesorder", {"customer_account": "CUST-001", "lines": [
+            {"item_id": "ITEM\x00", "quantity": 1}]}, writer)
+    assert exc.value.field == "lines.0.item_id"
+
+
+def test_data_refused_by_the_database_does_not_trip_the_breaker(settings, monkeypatch, writer, erp):
+    from django.db import DataError
+
+    settings.CIRCUIT_FAILURE_THRESHOLD = 1
+
+    def refuse(*args, **kwargs):
+        raise DataError("value too long")
+
+    monkeypatch.setattr(services, "get_customer", refuse)
+    for _ in range(3):
+        with pytest.raises(ToolError) as exc:
+            call_tool("ax_get_customer", {"customer_account": "CUST-001"}, writer)
+        assert exc.value.code == "INVALID_DATA"
+    assert breaker.state() == "closed"
