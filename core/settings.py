@@ -56,6 +56,10 @@ INSTALLED_APPS = [
     "core.accounts",
     "core.erp",
     "core.tools",
+    "core.events",
+    "core.webhooks",
+    "core.imports",
+    "core.roi",
     "core.api",
     "dashboard",
 ]

@@ -3,6 +3,18 @@ from __future__ import annotations
 from django.apps import AppConfig
 
 
+def _import_tool_modules() -> None:
+    """Import every core/tools/*_tools.py module: each registers its ax_* tools once."""
+    import importlib
+    import pkgutil
+
+    import core.tools
+
+    for module in pkgutil.iter_modules(core.tools.__path__):
+        if module.name.endswith("_tools"):
+            importlib.import_module(f"core.tools.{module.name}")
+
+
 class ToolsConfig(AppConfig):
     name = "core.tools"
     label = "tools"
@@ -12,7 +24,8 @@ class ToolsConfig(AppConfig):
         # Importing the tool modules registers every ax_* tool once per process.
         from django.db.models.signals import post_migrate
 
-        from core.tools import batch_tools, erp_tools  # noqa: F401
         from core.tools.schedules import ensure_schedules
+
+        _import_tool_modules()
 
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="tools.ensure_schedules")
