@@ -61,14 +61,20 @@ def claim(user, key: str, tool: str, request_digest: str) -> IdempotencyRecord |
     Must run inside the call's transaction. Raises IDEMPOTENCY_KEY_REUSED when the key was
     used for a different request.
     """
-    record = IdempotencyRecord(user=user, key=key, tool=tool, request_digest=request_digest)
-    try:
-        with transaction.atomic():
-            record.save(force_insert=True)
-        return None
-    except IntegrityError:
-        pass
-    existing = IdempotencyRecord.objects.select_for_update().get(user=user, key=key)
+    for _ in range(3):
+        record = IdempotencyRecord(user=user, key=key, tool=tool, request_digest=request_digest)
+        try:
+            with transaction.atomic():
+                record.save(force_insert=True)
+            return None
+        except IntegrityError:
+            pass
+        existing = IdempotencyRecord.objects.select_for_update().filter(user=user, key=key).first()
+        if existing is not None:
+            break
+        # The conflicting record vanished (purged, or an expired record replaced): try again.
+    else:
+        raise ToolError("IDEMPOTENCY_IN_PROGRESS", f"a call with idempotency key {key!r} is still running")
     if existing.created < timezone.now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS):
         existing.delete()
         record.save(force_insert=True)
