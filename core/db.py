@@ -16,3 +16,34 @@ _sqlite_writer = threading.RLock()
 def write_slot() -> AbstractContextManager:
     """Hold around a write transaction: a process-wide lock on SQLite, nothing elsewhere."""
     return _sqlite_writer if settings.USING_SQLITE else nullcontext()
+
+
+def fast_insert(model, rows: list[dict]) -> None:
+    """Insert many rows with one executemany, bypassing model instances.
+
+    For bulk paths (imports) where Django's bulk_create spends most of its time building a
+    model instance and per-field SQL for every row. Each row maps column attnames to values;
+    every row must name the same columns, including those with a Python-side default.
+    Datetime values are adapted for the backend here; other values must already be plain.
+    """
+    from django.db import connection
+
+    if not rows:
+        return
+    columns = list(rows[0])
+    table = connection.ops.quote_name(model._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(model._meta.get_field(c).column) for c in columns)
+    placeholders = ", ".join(["%s"] * len(columns))
+    adapt = connection.ops.adapt_datetimefield_value
+    cache: dict = {}
+
+    def prepared(value):
+        if hasattr(value, "tzinfo") and hasattr(value, "hour"):
+            if value not in cache:
+                cache[value] = adapt(value)
+            return cache[value]
+        return value
+
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})",
+                           [tuple(prepared(row[c]) for c in columns) for row in rows])

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class ImportType(models.TextChoices):
+    CUSTOMERS = "customers"
+    ITEMS = "items"
+    SALESORDERS = "salesorders"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How a file was read: kept on the job so that a resume reads it the same way."""
+
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    decimal_comma: bool = False
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> Dialect | None:
+        return cls(**data) if data else None
+
+
+class ImportJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    class Format(models.TextChoices):
+        CSV = "csv"
+        XLSX = "xlsx"
+
+    job_id = models.CharField(max_length=40, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    type = models.CharField(max_length=20, choices=ImportType.choices)
+    format = models.CharField(max_length=5, choices=Format.choices)
+    file = models.FileField(upload_to="imports/")
+    original_name = models.CharField(max_length=255, blank=True)
+    sheet = models.CharField(max_length=100, blank=True)
+    validate_only = models.BooleanField(default=False)
+    batch_size = models.PositiveIntegerField(default=100)
+    dialect = models.JSONField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(null=True, blank=True)
+    checkpoint = models.PositiveIntegerField(default=0, help_text="data rows handled in committed batches")
+    processed = models.PositiveIntegerField(default=0)
+    successful = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created = models.DateTimeField(default=timezone.now)
+    started = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["status", "heartbeat"]), models.Index(fields=["user", "created"])]
+
+    def __str__(self) -> str:
+        return f"import {self.job_id} ({self.type}, {self.status})"
+
+    @property
+    def done(self) -> bool:
+        return self.status in (self.Status.COMPLETED, self.Status.FAILED, self.Status.CANCELLED)
+
+    @property
+    def percent(self) -> int:
+        if not self.total:
+            return 100 if self.done else 0
+        return min(100, int(self.processed * 100 / self.total))
+
+    @property
+    def rows_per_second(self) -> float | None:
+        if not self.started or not self.processed:
+            return None
+        end = self.finished or timezone.now()
+        seconds = (end - self.started).total_seconds()
+        return self.processed / seconds if seconds > 0 else None
+
+    @property
+    def eta_seconds(self) -> int | None:
+        rate = self.rows_per_second
+        if self.done or not rate or not self.total:
+            return None
+        return int((self.total - self.processed) / rate)
+
+
+class ImportRowError(models.Model):
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="errors")
+    row = models.PositiveIntegerField(help_text="line number as seen in the file; the header is line 1")
+    column = models.CharField(max_length=60, blank=True)
+    code = models.CharField(max_length=60)
+    message = models.CharField(max_length=500)
+    value = models.CharField(max_length=500, blank=True)
+    data = models.JSONField(null=True, blank=True, help_text="the row as read, for the failed-rows file")
+
+    class Meta:
+        ordering = ["row", "id"]
+        indexes = [models.Index(fields=["job", "row"])]
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.code}"

@@ -1,0 +1,208 @@
+"""Import jobs: submit, status, cancel, resume, recovery, templates and the failed-rows file."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from core.db import write_slot
+from core.errors import ToolError
+from core.imports.models import ImportJob
+from core.imports.types import get_spec
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_SIZE = 10_000
+ERRORS_PAGE = 100
+
+
+def _enqueue(task: str, job_pk: int) -> None:
+    from django_q.tasks import async_task
+
+    transaction.on_commit(lambda: async_task(task, job_pk, group="imports"))
+
+
+def decode_data(fmt: str, data: str) -> bytes:
+    """The file bytes from the tool's `data`: CSV as text, XLSX as base64."""
+    if fmt == "csv":
+        return data.encode("utf-8")
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ToolError("VALIDATION_ERROR", "data must be base64 for format xlsx", field="data") from None
+
+
+def submit(user, *, type: str, fmt: str, content: bytes, filename: str = "", validate_only: bool = False,
+           batch_size: int = 100, sheet: str = "") -> ImportJob:
+    get_spec(type)
+    if fmt not in ImportJob.Format.values:
+        raise ToolError("VALIDATION_ERROR", f"format must be csv or xlsx, got {fmt!r}", field="format")
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ToolError("VALIDATION_ERROR", f"batch_size must be 1..{MAX_BATCH_SIZE}", field="batch_size")
+    if not content:
+        raise ToolError("EMPTY_FILE", "the file is empty", field="data")
+    if len(content) > settings.IMPORT_MAX_FILE_BYTES:
+        raise ToolError("FILE_TOO_LARGE", f"the file is larger than {settings.IMPORT_MAX_FILE_BYTES} bytes",
+                        field="data")
+    job_id = f"IMP-{uuid.uuid4().hex[:16]}"
+    with write_slot(), transaction.atomic():
+        job = ImportJob(job_id=job_id, user=user, type=type, format=fmt, original_name=filename[:255],
+                        validate_only=validate_only, batch_size=batch_size, sheet=sheet[:100])
+        job.file.save(f"{job_id}.{fmt}", ContentFile(content), save=False)
+        job.save()
+        _enqueue("core.imports.tasks.run_import", job.pk)
+    return job
+
+
+def get_for_user(user, job_id: str, role_level: int) -> ImportJob:
+    job = ImportJob.objects.filter(job_id=job_id).first()
+    if job is None or (job.user_id != user.pk and role_level < 3):
+        raise ToolError("IMPORT_NOT_FOUND", f"import job {job_id!r} does not exist", field="job_id")
+    return job
+
+
+def status(job: ImportJob, *, errors_offset: int = 0, errors_limit: int = ERRORS_PAGE) -> dict[str, Any]:
+    errors = job.errors.all()[errors_offset:errors_offset + errors_limit]
+    data = {
+        "job_id": job.job_id, "type": job.type, "format": job.format, "status": job.status,
+        "validate_only": job.validate_only, "total": job.total, "processed": job.processed,
+        "successful": job.successful, "failed": job.failed,
+        "errors": [{"row": e.row, "column": e.column, "error": e.code, "message": e.message, "value": e.value}
+                   for e in errors],
+        "errors_total": job.errors.count(),
+        "errors_offset": errors_offset,
+        "created": job.created.isoformat(),
+        "finished": job.finished.isoformat() if job.finished else None,
+    }
+    if job.last_error:
+        data["error"] = job.last_error
+    return data
+
+
+def cancel(job: ImportJob) -> ImportJob:
+    with write_slot():
+        changed = ImportJob.objects.filter(pk=job.pk, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]
+                                           ).update(status=ImportJob.Status.CANCELLED, finished=timezone.now())
+    if not changed:
+        raise ToolError("INVALID_STATE", f"import {job.job_id} is {job.status} and cannot be cancelled")
+    job.refresh_from_db()
+    return job
+
+
+def resume(job: ImportJob) -> ImportJob:
+    """Queue an interrupted, failed or cancelled job again; it continues at its checkpoint."""
+    stale = timezone.now() - timedelta(seconds=settings.IMPORT_STALE_SECONDS)
+    with write_slot(), transaction.atomic():
+        changed = (ImportJob.objects.filter(pk=job.pk, status__in=[ImportJob.Status.FAILED,
+                                                                    ImportJob.Status.CANCELLED])
+                   | ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING, heartbeat__lt=stale)
+                   ).update(status=ImportJob.Status.QUEUED, finished=None, last_error="")
+        if not changed:
+            raise ToolError("INVALID_STATE", f"import {job.job_id} is {job.status}; only failed, cancelled or "
+                                             f"interrupted imports can be resumed")
+        _enqueue("core.imports.tasks.run_import", job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def claim(job_pk: int) -> ImportJob | None:
+    """queued -> running with a conditional UPDATE that must change exactly one row."""
+    now = timezone.now()
+    with write_slot():
+        changed = ImportJob.objects.filter(pk=job_pk, status=ImportJob.Status.QUEUED).update(
+            status=ImportJob.Status.RUNNING, heartbeat=now, attempts=F("attempts") + 1)
+        if changed != 1:
+            return None
+        ImportJob.objects.filter(pk=job_pk, started__isnull=True).update(started=now)
+    return ImportJob.objects.select_related("user").get(pk=job_pk)
+
+
+def mark_failed(job_pk: int, message: str) -> None:
+    with write_slot():
+        ImportJob.objects.filter(pk=job_pk, status=ImportJob.Status.RUNNING).update(
+            status=ImportJob.Status.FAILED, last_error=message[:500], finished=timezone.now())
+
+
+def recover_stale() -> dict[str, int]:
+    """Requeue running jobs whose worker died (no heartbeat), or fail them after too many tries."""
+    cutoff = timezone.now() - timedelta(seconds=settings.IMPORT_STALE_SECONDS)
+    resumed = failed = 0
+    for job in ImportJob.objects.filter(status=ImportJob.Status.RUNNING, heartbeat__lt=cutoff):
+        if job.attempts >= settings.IMPORT_MAX_ATTEMPTS:
+            mark_failed(job.pk, f"the worker stopped {job.attempts} times while running this import")
+            failed += 1
+            continue
+        with write_slot(), transaction.atomic():
+            if ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING, heartbeat__lt=cutoff).update(
+                    status=ImportJob.Status.QUEUED):
+                _enqueue("core.imports.tasks.run_import", job.pk)
+                resumed += 1
+    return {"resumed": resumed, "failed": failed}
+
+
+def _neutralise(value: str) -> str:
+    # A cell starting like a formula must not run when the file is opened in a spreadsheet.
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def failed_rows_csv(job: ImportJob) -> bytes:
+    """The rows that failed, as read, with an error column: fix them and upload again."""
+    spec = get_spec(job.type)
+    columns = [c.name for c in spec.columns]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["line", *columns, "errors"])
+    current, messages, data = None, [], None
+    rows = []
+    for error in job.errors.order_by("row", "id").iterator():
+        if error.row != current:
+            if current is not None:
+                rows.append((current, data or {}, messages))
+            current, messages, data = error.row, [], error.data
+        messages.append(f"{error.column + ': ' if error.column else ''}{error.code} {error.message}")
+    if current is not None:
+        rows.append((current, data or {}, messages))
+    for line, data, messages in rows:
+        writer.writerow([line, *[_neutralise(str(data.get(c, ""))) for c in columns], _neutralise("; ".join(messages))])
+    return out.getvalue().encode("utf-8-sig")
+
+
+def template_csv(type_name: str) -> bytes:
+    spec = get_spec(type_name)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([c.name for c in spec.columns])
+    writer.writerow([c.example for c in spec.columns])
+    return out.getvalue().encode("utf-8-sig")
+
+
+def template_xlsx(type_name: str) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Font
+
+    spec = get_spec(type_name)
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = type_name
+    sheet.append([c.name for c in spec.columns])
+    sheet.append([c.example for c in spec.columns])
+    for cell, column in zip(sheet[1], spec.columns, strict=True):
+        cell.font = Font(bold=column.required)
+        cell.comment = Comment(("required: " if column.required else "optional: ") + column.description, "hub")
+        sheet.column_dimensions[cell.column_letter].width = max(14, len(column.name) + 4)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

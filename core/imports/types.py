@@ -1,0 +1,297 @@
+"""What each import type reads, checks and writes.
+
+A type turns a chunk of raw rows into outcomes (clean record or row errors), checks them
+against the database in bulk, and writes the valid ones in bulk with their audit rows and
+events. Everything here runs inside the chunk's transaction (see engine.py).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.accounts.services import department_code
+from core.db import fast_insert
+from core.erp import serializers, services, values
+from core.erp.models import Customer, Item, SalesOrder
+from core.errors import ToolError
+from core.imports.fields import as_decimal, as_int, as_text
+from core.imports.models import Dialect, ImportType
+from core.tools.models import AuditEntry
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    required: bool
+    description: str
+    example: str
+
+
+@dataclass
+class RowError:
+    column: str
+    code: str
+    message: str
+    value: str
+
+
+@dataclass
+class Outcome:
+    line: int
+    raw: dict[str, str]
+    record: dict[str, Any] = field(default_factory=dict)
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def fail(self, column: str, code: str, message: str) -> None:
+        self.errors.append(RowError(column, code, message[:500], self.raw.get(column, "")[:500]))
+
+
+@dataclass
+class WriteContext:
+    job: Any
+    started: float
+    now: Any = field(default_factory=timezone.now)
+
+
+class ImportSpec(ABC):
+    type: str
+    columns: tuple[Column, ...]
+    key: str  # the column that must be unique in the file
+
+    @property
+    def required(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    @property
+    def audit_tool(self) -> str:
+        return f"import.{self.type}"
+
+    def read(self, line: int, cells: dict[str, Any], dialect: Dialect) -> Outcome:
+        raw = {name: as_text(value) for name, value in cells.items()}
+        outcome = Outcome(line, raw)
+        for column in self.columns:
+            if column.required and not raw.get(column.name):
+                outcome.fail(column.name, "MISSING_FIELD", f"{column.name} is required")
+        self.clean(outcome, cells, dialect)
+        return outcome
+
+    @abstractmethod
+    def clean(self, outcome: Outcome, cells: dict[str, Any], dialect: Dialect) -> None:
+        """Parse the cells of a row that has every required value into outcome.record."""
+
+    @abstractmethod
+    def check(self, outcomes: list[Outcome]) -> None:
+        """Checks against the database for the valid outcomes of a chunk (bulk queries)."""
+
+    @abstractmethod
+    def write(self, outcomes: list[Outcome], ctx: WriteContext) -> None:
+        """Write the valid outcomes; mark those the database still refuses as failed."""
+
+    @staticmethod
+    def take(outcome: Outcome, column: str, parse) -> None:
+        if any(e.column == column for e in outcome.errors):
+            return  # already reported (a required value is missing)
+        try:
+            outcome.record[column] = parse()
+        except ToolError as error:
+            outcome.fail(column, error.code, error.message)
+
+    def audit(self, ctx: WriteContext, count: int) -> None:
+        """One audit row per imported record, written in one statement."""
+        user = ctx.job.user
+        row = {"tool": self.audit_tool, "user_id": user.pk, "username": user.username,
+               "department": department_code(user), "via": "import", "arguments_digest": "", "success": True,
+               "error_code": "", "error_message": "", "duration_ms": 0, "idempotency_key": "", "replayed": False,
+               "batch_id": ctx.job.job_id, "created": ctx.now}
+        fast_insert(AuditEntry, [row] * count)
+
+
+def _publish_many(event_type: str, items: list[dict], user) -> None:
+    from core.events.bus import publish_many
+
+    publish_many(event_type, items, user=user)
+
+
+class CustomersSpec(ImportSpec):
+    type = ImportType.CUSTOMERS
+    key = "customer_account"
+    columns = (
+        Column("customer_account", True, "unique account, letters/digits/.-_/ up to 20", "CUST-1001"),
+        Column("name", True, "name, any Unicode, up to 255", "Müller GmbH"),
+        Column("currency", True, "ISO 4217 code", "EUR"),
+        Column("credit_limit", False, "number, two decimals at most; 0 or empty = no limit", "50000.00"),
+        Column("segment", False, "free text up to 40", "wholesale"),
+        Column("email", False, "up to 254 characters", "einkauf@mueller.example"),
+    )
+
+    def clean(self, outcome: Outcome, cells: dict[str, Any], dialect: Dialect) -> None:
+        raw = outcome.raw
+        self.take(outcome, "customer_account", lambda: values.key(raw["customer_account"], "customer_account", 20))
+        self.take(outcome, "name", lambda: values.text(raw["name"], "name", 255))
+        self.take(outcome, "currency", lambda: values.currency(raw["currency"]))
+        self.take(outcome, "credit_limit", lambda: values.money(
+            as_decimal(cells.get("credit_limit"), dialect.decimal_comma, "credit_limit") or 0, "credit_limit"))
+        self.take(outcome, "segment", lambda: values.text(raw.get("segment", ""), "segment", 40, required=False))
+        self.take(outcome, "email", lambda: values.text(raw.get("email", ""), "email", 254, required=False))
+
+    def check(self, outcomes: list[Outcome]) -> None:
+        accounts = [o.record["customer_account"] for o in outcomes]
+        existing = set(Customer.objects.filter(customer_account__in=accounts).values_list("customer_account",
+                                                                                           flat=True))
+        for outcome in outcomes:
+            if outcome.record["customer_account"] in existing:
+                outcome.fail("customer_account", "CUST_ALREADY_EXISTS",
+                             f"customer {outcome.record['customer_account']} already exists")
+
+    def write(self, outcomes: list[Outcome], ctx: WriteContext) -> None:
+        rows = [{**o.record, "balance": 0, "blocked": False, "created": ctx.now, "updated": ctx.now} for o in outcomes]
+        try:
+            with transaction.atomic():
+                fast_insert(Customer, rows)
+            customers = [Customer(**o.record) for o in outcomes]
+        except IntegrityError:  # a concurrent writer created one of these accounts meanwhile
+            customers = self._one_by_one(outcomes)
+        self.audit(ctx, len(customers))
+        _publish_many("customer.created", [serializers.customer_data(c) for c in customers], ctx.job.user)
+
+    def _one_by_one(self, outcomes: list[Outcome]) -> list[Customer]:
+        written = []
+        for outcome in outcomes:
+            customer = Customer(**outcome.record)
+            try:
+                with transaction.atomic():
+                    customer.save(force_insert=True)
+                written.append(customer)
+            except IntegrityError:
+                outcome.fail("customer_account", "CUST_ALREADY_EXISTS",
+                             f"customer {outcome.record['customer_account']} already exists")
+        return written
+
+
+class ItemsSpec(ImportSpec):
+    type = ImportType.ITEMS
+    key = "item_id"
+    columns = (
+        Column("item_id", True, "unique item number up to 30", "ITEM-1001"),
+        Column("name", True, "name up to 255", "Bürostuhl ergonomisch"),
+        Column("unit_price", True, "price in the base currency, two decimals at most", "149.90"),
+        Column("on_hand", False, "whole number >= 0", "120"),
+        Column("reorder_point", False, "whole number >= 0", "20"),
+    )
+
+    def clean(self, outcome: Outcome, cells: dict[str, Any], dialect: Dialect) -> None:
+        raw, comma = outcome.raw, dialect.decimal_comma
+        self.take(outcome, "item_id", lambda: values.key(raw["item_id"], "item_id", 30))
+        self.take(outcome, "name", lambda: values.text(raw["name"], "name", 255))
+        self.take(outcome, "unit_price", lambda: values.money(
+            as_decimal(cells.get("unit_price"), comma, "unit_price"), "unit_price"))
+        self.take(outcome, "on_hand", lambda: as_int(cells.get("on_hand"), comma, "on_hand") or 0)
+        self.take(outcome, "reorder_point", lambda: as_int(cells.get("reorder_point"), comma, "reorder_point") or 0)
+
+    def check(self, outcomes: list[Outcome]) -> None:
+        ids = [o.record["item_id"] for o in outcomes]
+        existing = set(Item.objects.filter(item_id__in=ids).values_list("item_id", flat=True))
+        for outcome in outcomes:
+            if outcome.record["item_id"] in existing:
+                outcome.fail("item_id", "ITEM_ALREADY_EXISTS", f"item {outcome.record['item_id']} already exists")
+
+    def write(self, outcomes: list[Outcome], ctx: WriteContext) -> None:
+        rows = [{**o.record, "reserved": 0, "created": ctx.now, "updated": ctx.now} for o in outcomes]
+        try:
+            with transaction.atomic():
+                fast_insert(Item, rows)
+            written = len(rows)
+        except IntegrityError:
+            written = 0
+            for outcome in outcomes:
+                try:
+                    with transaction.atomic():
+                        Item(**outcome.record).save(force_insert=True)
+                    written += 1
+                except IntegrityError:
+                    outcome.fail("item_id", "ITEM_ALREADY_EXISTS", f"item {outcome.record['item_id']} already exists")
+        # Items have no event in the catalogue; the audit rows record them.
+        self.audit(ctx, written)
+
+
+class SalesOrdersSpec(ImportSpec):
+    """One row per order line; consecutive rows with one order_ref form one order, created
+    through the same service as ax_create_salesorder (stock, credit and price rules apply)."""
+
+    type = ImportType.SALESORDERS
+    key = "order_ref"
+    columns = (
+        Column("order_ref", True, "your order reference; the rows of one order are consecutive", "PO-2026-0042"),
+        Column("customer_account", True, "an existing customer", "CUST-001"),
+        Column("item_id", True, "an existing item", "ITEM-001"),
+        Column("quantity", True, "whole number >= 1", "3"),
+        Column("unit_price", False, "price override in the order currency; empty = list price", "145.00"),
+    )
+
+    def clean(self, outcome: Outcome, cells: dict[str, Any], dialect: Dialect) -> None:
+        raw, comma = outcome.raw, dialect.decimal_comma
+        self.take(outcome, "order_ref", lambda: values.text(raw["order_ref"], "order_ref", 60))
+        self.take(outcome, "customer_account", lambda: raw["customer_account"])
+        self.take(outcome, "item_id", lambda: raw["item_id"])
+        self.take(outcome, "quantity", lambda: as_int(cells.get("quantity"), comma, "quantity", minimum=1))
+        self.take(outcome, "unit_price", lambda: None if not raw.get("unit_price") else values.money(
+            as_decimal(cells.get("unit_price"), comma, "unit_price"), "unit_price"))
+
+    def check(self, outcomes: list[Outcome]) -> None:
+        accounts = {o.record["customer_account"] for o in outcomes}
+        items = {o.record["item_id"] for o in outcomes}
+        refs = {o.record["order_ref"] for o in outcomes}
+        known_customers = set(Customer.objects.filter(customer_account__in=accounts)
+                              .values_list("customer_account", flat=True))
+        known_items = set(Item.objects.filter(item_id__in=items).values_list("item_id", flat=True))
+        imported = set(SalesOrder.objects.filter(customer_ref__in=refs).values_list("customer_ref", flat=True))
+        for o in outcomes:
+            if o.record["customer_account"] not in known_customers:
+                o.fail("customer_account", "CUST_NOT_FOUND", f"customer {o.record['customer_account']} does not exist")
+            if o.record["item_id"] not in known_items:
+                o.fail("item_id", "ITEM_NOT_FOUND", f"item {o.record['item_id']} does not exist")
+            if o.record["order_ref"] in imported:
+                o.fail("order_ref", "ORDER_ALREADY_EXISTS", f"an order with reference {o.record['order_ref']} "
+                                                            f"already exists")
+
+    def write(self, outcomes: list[Outcome], ctx: WriteContext) -> None:
+        orders: dict[str, list[Outcome]] = {}
+        for outcome in outcomes:
+            orders.setdefault(outcome.record["order_ref"], []).append(outcome)
+        written = 0
+        for ref, lines in orders.items():
+            if len({o.record["customer_account"] for o in lines}) > 1:
+                for o in lines:
+                    o.fail("customer_account", "VALIDATION_ERROR", f"the lines of order {ref} name different customers")
+                continue
+            try:
+                with transaction.atomic():
+                    services.create_sales_order(lines[0].record["customer_account"], [
+                        {"item_id": o.record["item_id"], "quantity": o.record["quantity"],
+                         **({"unit_price": o.record["unit_price"]} if o.record["unit_price"] is not None else {})}
+                        for o in lines], customer_ref=ref)
+                written += 1
+            except ToolError as error:
+                for o in lines:
+                    o.fail("", error.code, f"order {ref}: {error.message}")
+        self.audit(ctx, written)
+
+
+SPECS: dict[str, ImportSpec] = {spec.type: spec for spec in (CustomersSpec(), ItemsSpec(), SalesOrdersSpec())}
+
+
+def get_spec(type_name: str) -> ImportSpec:
+    spec = SPECS.get(type_name)
+    if spec is None:
+        raise ToolError("VALIDATION_ERROR", f"unknown import type {type_name!r}; choose one of {', '.join(SPECS)}",
+                        field="type")
+    return spec
