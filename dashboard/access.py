@@ -6,18 +6,28 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django_htmx.http import HttpResponseClientRedirect
 
 from core.accounts.roles import has_role
 
 
 def role_required(role: str):
+    """Let the view run only for a logged-in user holding `role` (or a higher one).
+
+    An HTMX request whose session has expired (a poll, a filter change) is sent to the
+    login page as a whole, rather than having the login form swapped into a table.
+    """
+
     def decorate(view):
         @wraps(view)
         def wrapper(request, *args, **kwargs):
             if not request.user.is_authenticated:
+                if getattr(request, "htmx", False):
+                    login = redirect_to_login(request.htmx.current_url_abs_path or request.get_full_path())
+                    return HttpResponseClientRedirect(login.url)
                 return redirect_to_login(request.get_full_path())
             if not has_role(request.user, role):
-                raise PermissionDenied(f"this page needs role {role}")
+                raise PermissionDenied(f"This page needs the role {role}.")
             return view(request, *args, **kwargs)
 
         return wrapper

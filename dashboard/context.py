@@ -1,20 +1,15 @@
-"""Template context: the navigation a user may see."""
+"""Template context: the navigation a user may see and the role shown beside the name."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest
 
-from core.accounts.roles import MCP_ADMIN, MCP_READ, has_role, primary_role
+from core.accounts.roles import primary_role
+from dashboard.nav import links_for
 
 
 def nav(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"nav_items": [], "user_role": None}
-    items = []
-    if has_role(user, MCP_READ):
-        items.append(("dashboard:overview", "Overview"))
-        items.append(("dashboard:tools", "Tools"))
-    if has_role(user, MCP_ADMIN):
-        items.append(("admin:index", "Admin"))
-    return {"nav_items": items, "user_role": primary_role(user)}
+        return {"nav_links": [], "user_role": None}
+    return {"nav_links": links_for(user, request.path), "user_role": primary_role(user)}

@@ -1,38 +1,72 @@
+"""Home, overview and the tool list."""
+
 from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Avg, Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
 
-from core.accounts.roles import MCP_READ, STAKEHOLDER, has_role
-from core.tools.models import AuditEntry
+from core.accounts.roles import MCP_READ, primary_role
+from core.tools.models import AuditEntry, BatchRun
 from core.tools.registry import all_tools
 from dashboard.access import role_required
+from dashboard.batches import may_see_all_batches, visible_batches
+from dashboard.nav import links_for
+
+RECENT_ENTRIES = 12
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated and not has_role(request.user, MCP_READ) and has_role(request.user, STAKEHOLDER):
-        return render(request, "dashboard/stakeholder.html")
-    return redirect("dashboard:overview")
+    """Send each user to the first area they may use; a Stakeholder lands on ROI, not on a 403."""
+    if not request.user.is_authenticated:
+        return redirect("login")
+    links = [link for link in links_for(request.user) if not link.area.secondary]
+    if links:
+        return redirect(links[0].url)
+    return render(request, "dashboard/no_areas.html", {"role": primary_role(request.user)})
 
 
 @require_GET
 @role_required(MCP_READ)
+@vary_on_headers("HX-Request")
 def overview(request: HttpRequest) -> HttpResponse:
-    since = timezone.now() - timedelta(hours=24)
-    counts = AuditEntry.objects.filter(created__gte=since).aggregate(
-        calls=Count("id"), failures=Count("id", filter=Q(success=False))
-    )
-    recent = AuditEntry.objects.all()[:20]
-    return render(request, "dashboard/overview.html", {"counts": counts, "recent": recent})
+    now = timezone.localtime()
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = AuditEntry.objects.filter(created__gte=day_start)
+    counts = today.aggregate(calls=Count("id"), failures=Count("id", filter=Q(success=False)),
+                             avg_ms=Avg("duration_ms"))
+    counts["last_hour"] = AuditEntry.objects.filter(created__gte=now - timedelta(hours=1)).count()
+    counts["failure_rate"] = round(100 * counts["failures"] / counts["calls"], 1) if counts["calls"] else 0
+    context = {
+        "counts": counts,
+        "today": day_start.date(),
+        "top_errors": today.filter(success=False).values("error_code").annotate(n=Count("id")).order_by("-n")[:5],
+        "active_batches": visible_batches(request.user).filter(
+            status__in=[BatchRun.Status.QUEUED, BatchRun.Status.RUNNING]).count(),
+        "recent": AuditEntry.objects.all()[:RECENT_ENTRIES],
+        "all_batches": may_see_all_batches(request.user),
+        "areas": [link for link in links_for(request.user) if link.area.on_overview],
+        "updated": now,
+    }
+    template_name = "dashboard/overview.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template_name += "#live"
+    return render(request, template_name, context)
 
 
 @require_GET
 @role_required(MCP_READ)
+@vary_on_headers("HX-Request")
 def tools(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/tools.html", {"tools": all_tools()})
+    query = request.GET.get("q", "").strip()
+    found = [t for t in all_tools() if not query or query.lower() in f"{t.name} {t.description}".lower()]
+    template_name = "dashboard/tools.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template_name += "#rows"
+    return render(request, template_name, {"tools": found, "q": query})

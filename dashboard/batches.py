@@ -1,0 +1,158 @@
+"""Batch runs: the list with live progress, one batch with its per-operation results, and a
+form that submits a batch as JSON through ax_batch_operations.
+
+Who sees what follows ax_get_batch_status: a user sees their own batches, an admin sees all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
+
+from core.accounts.roles import MCP_ADMIN, MCP_READ, has_role
+from core.errors import ToolError
+from core.tools import jsonio
+from core.tools.batch import BATCH_TOOL
+from core.tools.models import BatchRun
+from core.tools.pipeline import call_tool
+from dashboard.access import role_required
+from dashboard.forms import BatchFilterForm, BatchForm
+
+PAGE_SIZE = 25
+# Submitting a batch by hand from the dashboard is an administrator's tool; writers use the API.
+SUBMIT_ROLE = MCP_ADMIN
+
+
+def may_see_all_batches(user) -> bool:
+    return has_role(user, MCP_ADMIN)
+
+
+def visible_batches(user) -> QuerySet[BatchRun]:
+    runs = BatchRun.objects.all()
+    return runs if may_see_all_batches(user) else runs.filter(user=user)
+
+
+def _get_batch_for_user(user, batch_id: str) -> BatchRun:
+    run = BatchRun.objects.select_related("user").filter(batch_id=batch_id).first()
+    if run is None:
+        raise Http404(f"There is no batch {batch_id}.")
+    if run.user_id != user.pk and not may_see_all_batches(user):
+        raise PermissionDenied("This batch belongs to another user; only admins see other users' batches.")
+    return run
+
+
+@require_GET
+@role_required(MCP_READ)
+@vary_on_headers("HX-Request")
+def batch_list(request: HttpRequest) -> HttpResponse:
+    form = BatchFilterForm(request.GET)
+    form.is_valid()
+    runs = form.filter(visible_batches(request.user)).select_related("user").defer("requests", "results")
+    page = Paginator(runs, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "form": form,
+        "page": page,
+        # The table polls itself while a batch on it is still moving, and stops once none is.
+        "polling": any(not run.done for run in page),
+        "all_batches": may_see_all_batches(request.user),
+        "may_submit": has_role(request.user, SUBMIT_ROLE),
+    }
+    template_name = "dashboard/batches.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template_name += "#rows"
+    return render(request, template_name, context)
+
+
+@dataclass
+class Operation:
+    """One request of a batch beside its result (None while the batch has not finished)."""
+
+    index: int
+    tool: str
+    arguments: str
+    idempotency_key: str
+    result: dict[str, Any] | None
+
+    @property
+    def success(self) -> bool | None:
+        return None if self.result is None else bool(self.result.get("success"))
+
+    @property
+    def output(self) -> str:
+        if not self.result or "output" not in self.result:
+            return ""
+        return jsonio.dumps(self.result["output"], indent=2)
+
+
+def _operations(run: BatchRun, only_failed: bool) -> list[Operation]:
+    results = {r.get("index"): r for r in (run.results or []) if isinstance(r, dict)}
+    operations = []
+    for index, raw in enumerate(run.requests or []):
+        entry = raw if isinstance(raw, dict) else {}
+        operation = Operation(
+            index=index,
+            tool=str(entry.get("tool") or "(malformed entry)"),
+            arguments=jsonio.dumps(entry.get("arguments", {}) if isinstance(raw, dict) else raw, indent=2),
+            idempotency_key=str(entry.get("idempotency_key") or ""),
+            result=results.get(index),
+        )
+        if not only_failed or operation.success is False:
+            operations.append(operation)
+    return operations
+
+
+@require_GET
+@role_required(MCP_READ)
+@vary_on_headers("HX-Request")
+def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
+    run = _get_batch_for_user(request.user, batch_id)
+    only_failed = request.GET.get("only") == "failed"
+    context = {
+        "run": run,
+        "only_failed": only_failed,
+        # While the batch runs the page polls a small fragment; the operations are listed once it is done.
+        "operations": _operations(run, only_failed) if run.done else [],
+    }
+    template_name = "dashboard/batch_detail.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template_name += "#live"
+    return render(request, template_name, context)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(SUBMIT_ROLE)
+def batch_new(request: HttpRequest) -> HttpResponse:
+    form = BatchForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            output = call_tool(BATCH_TOOL, form.arguments(), request.user,
+                               idempotency_key=form.cleaned_data["idempotency_key"] or None, via="dashboard")
+        except ToolError as error:
+            where = f" ({error.field})" if error.field else ""
+            form.add_error(None, f"{error.code}{where}: {error.message}")
+        else:
+            messages.success(request, _submitted_message(output))
+            url = reverse("dashboard:batch_detail", args=[output["batch_id"]])
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    template_name = "dashboard/batch_new.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template_name += "#form"
+    return render(request, template_name, {"form": form})
+
+
+def _submitted_message(output: dict[str, Any]) -> str:
+    if output.get("status") == BatchRun.Status.QUEUED:
+        return f"Batch {output['batch_id']} is queued with {output.get('total', 0)} operations."
+    return (f"Batch {output['batch_id']} finished: {output.get('successful', 0)} succeeded, "
+            f"{output.get('failed', 0)} failed.")
