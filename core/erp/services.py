@@ -25,6 +25,7 @@ from django.utils import timezone
 from core.erp import values
 from core.erp.models import Customer, ExchangeRate, Invoice, Item, Payment, SalesOrder, SalesOrderLine
 from core.errors import ToolError
+from core.events.bus import publish
 
 PAYMENT_TERMS_DAYS = 30
 HALF_CENT = Decimal("0.005")
@@ -75,6 +76,7 @@ def create_customer(customer_account: str, name: str, currency: str, credit_limi
     except IntegrityError:  # lost a race with a concurrent create of the same account
         raise ToolError("CUST_ALREADY_EXISTS", f"customer {account!r} already exists",
                         field="customer_account") from None
+    publish("customer.created", _out().customer_data(customer))
     return customer
 
 
@@ -106,6 +108,7 @@ def update_customer(customer_account: str, **changes: Any) -> tuple[Customer, li
         changed.append("blocked")
     if changed:
         customer.save(update_fields=[*changed, "updated"])
+        publish("customer.updated", {**_out().customer_data(customer), "changed": changed})
     return customer, changed
 
 
@@ -167,6 +170,8 @@ def adjust_inventory(item_id: str, quantity_change: int, reason: str) -> Item:
             field="quantity_change",
         )
     item.refresh_from_db()
+    if quantity_change < 0:
+        _publish_low_stock([item], {item.pk: -quantity_change}, cause="inventory adjustment: " + reason.strip()[:200])
     return item
 
 
@@ -278,6 +283,8 @@ def create_sales_order(customer_account: str, lines: list[dict[str, Any]], custo
         line.order = order
     SalesOrderLine.objects.bulk_create(order_lines)
     order._prefetched_lines = order_lines
+    publish("salesorder.created", _out().order_data(order))
+    _check_low_stock(quantities, cause="sales order", sales_id=order.sales_id)
     return order
 
 
@@ -322,7 +329,8 @@ def update_sales_order(sales_id: str, *, lines: list[dict[str, Any]] | None = No
         _check_credit(order.customer, total)
         delta = Counter(new_quantities)
         delta.subtract(_line_quantities(order))
-        _reserve(Counter({pk: q for pk, q in delta.items() if q > 0}))
+        reserved_more = Counter({pk: q for pk, q in delta.items() if q > 0})
+        _reserve(reserved_more)
         _release(Counter({pk: -q for pk, q in delta.items() if q < 0}))
         order.lines.all().delete()
         for line in new_lines:
@@ -342,6 +350,9 @@ def update_sales_order(sales_id: str, *, lines: list[dict[str, Any]] | None = No
         changed.append("status")
     if changed:
         order.save(update_fields=[f for f in changed if f != "lines"] + ["updated"])
+        publish("salesorder.updated", {**_out().order_data(order), "changed": changed})
+        if lines is not None:
+            _check_low_stock(reserved_more, cause="sales order change", sales_id=order.sales_id)
     return order, changed
 
 
@@ -354,6 +365,7 @@ def cancel_sales_order(sales_id: str, reason: str = "") -> SalesOrder:
     order.status = SalesOrder.Status.CANCELLED
     order.cancel_reason = values.text(reason, "reason", 255, required=False)
     order.save(update_fields=["status", "cancel_reason", "updated"])
+    publish("salesorder.cancelled", {**_out().order_data(order), "cancel_reason": order.cancel_reason})
     return order
 
 
@@ -376,6 +388,8 @@ def create_invoice(sales_id: str) -> Invoice:
                                                          updated=timezone.now())
     order.status = SalesOrder.Status.INVOICED
     order.save(update_fields=["status", "updated"])
+    invoice.sales_order = order
+    publish("invoice.created", {**_out().invoice_data(invoice), "lines": _out().order_data(order)["lines"]})
     return invoice
 
 
@@ -422,4 +436,34 @@ def post_payment(customer_account: str, amount: Any, invoice_id: str | None = No
     Customer.objects.filter(pk=customer.pk).update(balance=_plus_money("balance", -value), updated=timezone.now())
     customer.refresh_from_db(fields=["balance"])
     payment.customer = customer
+    publish("payment.posted", _out().payment_data(payment))
     return payment
+
+
+# --- events --------------------------------------------------------------------------------
+# Published inside the operation's transaction: stored with it (a rollback publishes nothing),
+# matched and delivered after commit, and never raising into the operation.
+
+
+def _out():
+    from core.erp import serializers  # it imports this module, so it cannot be imported at the top
+
+    return serializers
+
+
+def _check_low_stock(taken: Counter[int], *, cause: str, sales_id: str | None = None) -> None:
+    """After stock was reserved: one query for the items with a reorder point among those touched."""
+    pks = [pk for pk, qty in taken.items() if qty > 0]
+    if pks:
+        _publish_low_stock(list(Item.objects.filter(pk__in=pks, reorder_point__gt=0)), taken, cause=cause,
+                           sales_id=sales_id)
+
+
+def _publish_low_stock(items: list[Item], taken: Counter[int] | dict[int, int], *, cause: str,
+                       sales_id: str | None = None) -> None:
+    """inventory.low_stock for each item whose available stock fell below its reorder point with this
+    change (it was at or above before), so a run of orders on a low item sends one event, not many."""
+    for item in items:
+        before = item.available + taken.get(item.pk, 0)
+        if item.available < item.reorder_point <= before:
+            publish("inventory.low_stock", {**_out().item_data(item), "cause": cause, "sales_id": sales_id})

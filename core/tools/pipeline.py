@@ -17,6 +17,7 @@ from core.accounts.roles import role_level
 from core.accounts.services import department_code
 from core.db import write_slot
 from core.errors import ToolError
+from core.events import bus as event_bus
 from core.tools import breaker, idempotency, ratelimit
 from core.tools.models import AuditEntry
 from core.tools.registry import get_tool
@@ -44,9 +45,9 @@ class _Audit:
     idempotency_key: str | None
     digest: str = ""
 
-    def write(self, started: float, *, error: ToolError | None = None, replayed: bool = False) -> None:
+    def write(self, started: float, *, error: ToolError | None = None, replayed: bool = False) -> AuditEntry:
         user = self.user if getattr(self.user, "pk", None) else None
-        AuditEntry.objects.create(
+        return AuditEntry.objects.create(
             tool=self.tool[:100],
             user=user,
             username=getattr(user, "username", "") or "",
@@ -170,10 +171,14 @@ def _run(tool, arguments: dict[str, Any], ctx: CallContext, audit: _Audit, start
                 if replay is not None:
                     return replay
                 try:
-                    output = tool.handler(arguments, ctx)
+                    # Events the handler publishes are held until the audit row exists, then
+                    # stored in this transaction naming it (a refusal discards them with the rollback).
+                    with event_bus.collect(ctx.user, ctx.via) as events:
+                        output = tool.handler(arguments, ctx)
                 except ToolError as error:
                     raise _Refused(error) from None
-                _record(ctx, audit, started, output, None)
+                entry = _record(ctx, audit, started, output, None)
+                event_bus.flush(events, audit_id=entry.pk)
                 return output, None
         except _Refused as refused:
             with transaction.atomic():
@@ -194,11 +199,11 @@ def _claim_or_replay(tool, ctx: CallContext, audit: _Audit, started: float):
     return (record.response if record.success else None), error
 
 
-def _record(ctx: CallContext, audit: _Audit, started: float, output, error: ToolError | None) -> None:
+def _record(ctx: CallContext, audit: _Audit, started: float, output, error: ToolError | None) -> AuditEntry:
     if ctx.idempotency_key:
         idempotency.store(ctx.user, ctx.idempotency_key, success=error is None,
                           response=output if error is None else error.as_dict())
-    audit.write(started, error=error)
+    return audit.write(started, error=error)
 
 
 def _run_orchestrator(tool, arguments: dict[str, Any], ctx: CallContext, audit: _Audit, started: float):

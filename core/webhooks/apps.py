@@ -7,3 +7,10 @@ class WebhooksConfig(AppConfig):
     name = "core.webhooks"
     label = "webhooks"
     verbose_name = "Webhooks"
+
+    def ready(self) -> None:
+        # Webhooks subscribe to the event bus; the bus knows nothing about webhooks.
+        from core.events import bus
+        from core.webhooks.fanout import on_events
+
+        bus.subscribe(on_events)

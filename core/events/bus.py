@@ -1,0 +1,165 @@
+"""The event bus: publish ERP events, store them, and hand them to subscribers after commit.
+
+`publish` is cheap on the hot path: it only queues the event (inside a tool call) or inserts
+it (elsewhere) in the caller's transaction, so a rolled-back operation publishes nothing.
+Everything slower, matching subscriptions, creating deliveries, enqueueing, runs in
+`transaction.on_commit` callbacks that log a failure and never raise into the caller.
+
+Inside a tool call the pipeline opens a `collect()` scope around the handler: events are
+held in memory and stored by `flush()` right after the call's AuditEntry is written (same
+transaction), so each event names the audit entry and user that caused it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from core.events.models import Event
+
+log = logging.getLogger(__name__)
+
+Subscriber = Callable[[list[str]], None]
+_subscribers: list[Subscriber] = []
+FAILURES_KEY = "events:publish_failures"
+LAST_FAILURE_KEY = "events:last_publish_failure"
+
+
+@dataclass
+class CallScope:
+    """The events one tool call published, waiting for its audit entry."""
+
+    user: Any
+    via: str
+    pending: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+_scope: ContextVar[CallScope | None] = ContextVar("ax_event_scope", default=None)
+
+
+def subscribe(subscriber: Subscriber) -> None:
+    """Register a callable that receives the event ids of every committed publish (once per process)."""
+    if subscriber not in _subscribers:
+        _subscribers.append(subscriber)
+
+
+def new_event_id() -> str:
+    """Time-ordered and unique: `evt_` + milliseconds (hex) + 64 random bits."""
+    return f"evt_{time.time_ns() // 1_000_000:011x}{secrets.token_hex(8)}"
+
+
+@contextmanager
+def collect(user: Any, via: str = "") -> Iterator[CallScope]:
+    scope = CallScope(user=user, via=via)
+    token = _scope.set(scope)
+    try:
+        yield scope
+    finally:
+        _scope.reset(token)
+
+
+def flush(scope: CallScope, audit_id: int | None) -> None:
+    """Store what a tool call published, naming its audit entry; called in the call's transaction."""
+    if not scope.pending:
+        return
+    entries, scope.pending = scope.pending, []
+    _store(entries, user=scope.user, via=scope.via, audit_ids=[audit_id] * len(entries))
+
+
+def publish(event_type: str, data: dict[str, Any], *, user: Any = None, audit_id: int | None = None) -> None:
+    """Publish one event. Never raises; see the module docstring for when it is stored and sent."""
+    publish_many(event_type, [data], user=user, audit_ids=None if audit_id is None else [audit_id])
+
+
+def publish_many(event_type: str, items: list[dict[str, Any]], *, user: Any = None,
+                 audit_ids: list[int] | None = None) -> None:
+    """Publish one event per item: stored with one bulk insert in the caller's transaction, and
+    matched against subscriptions in bulk after commit. `audit_ids`, if given, pairs with items."""
+    if not items:
+        return
+    if audit_ids is not None and len(audit_ids) != len(items):
+        raise ValueError("audit_ids must have one entry per item")
+    scope = _scope.get()
+    if scope is not None and user is None and audit_ids is None:
+        scope.pending.extend((event_type, item) for item in items)
+        return
+    _store([(event_type, item) for item in items], user=user, via=scope.via if scope else "",
+           audit_ids=audit_ids or [None] * len(items))
+
+
+def _store(entries: list[tuple[str, dict[str, Any]]], *, user: Any, via: str,
+           audit_ids: list[int | None]) -> None:
+    try:
+        user = user if getattr(user, "pk", None) else None
+        username = getattr(user, "username", "") or ""
+        now = timezone.now()
+        events = [
+            Event(event_id=new_event_id(), type=event_type, created=now, user=user, username=username,
+                  audit_id=audit_id,
+                  data=jsonable({**data, "caused_by": {"user": username or None, "audit_id": audit_id,
+                                                      "via": via or None}}))
+            for (event_type, data), audit_id in zip(entries, audit_ids, strict=True)
+        ]
+        if transaction.get_connection().in_atomic_block:
+            # A savepoint, so that a failed insert cannot doom the operation's own transaction.
+            with transaction.atomic():
+                Event.objects.bulk_create(events, batch_size=500)
+        else:
+            Event.objects.bulk_create(events, batch_size=500)
+    except Exception as exc:  # noqa: BLE001 - publishing must never fail the operation
+        _note_failure(entries[0][0], exc, "could not store %d %s event(s)", len(entries))
+        return
+    ids = [event.event_id for event in events]
+    transaction.on_commit(lambda: deliver(ids))
+
+
+def deliver(event_ids: list[str]) -> None:
+    """Hand committed events to every subscriber; a failing subscriber is logged, never raised."""
+    for subscriber in _subscribers:
+        try:
+            subscriber(event_ids)
+        except Exception as exc:  # noqa: BLE001
+            _note_failure("", exc, "subscriber %s failed on %d event(s)", getattr(subscriber, "__name__", "?"),
+                          len(event_ids))
+
+
+def _note_failure(event_type: str, exc: BaseException, message: str, *args: Any) -> None:
+    log.exception("event publishing: " + message, *args)
+    try:
+        cache.add(FAILURES_KEY, 0, None)
+        cache.incr(FAILURES_KEY)
+        cache.set(LAST_FAILURE_KEY, {"at": timezone.now().isoformat(), "type": event_type,
+                                     "error": f"{type(exc).__name__}: {exc}"[:300]}, None)
+    except Exception:  # noqa: BLE001 - the cache being down must not turn this into a failure
+        log.warning("could not record the publishing failure in the cache")
+
+
+def failure_summary() -> dict[str, Any]:
+    """Publishing failures seen (per cache; shared across processes with Redis), for the dashboard."""
+    return {"count": cache.get(FAILURES_KEY, 0), "last": cache.get(LAST_FAILURE_KEY)}
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of data made of plain JSON values (Decimal -> number, dates -> ISO strings)."""
+    return json.loads(json.dumps(data, default=_default))

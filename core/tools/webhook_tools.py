@@ -1,0 +1,179 @@
+"""Webhook subscription and dead-letter tools (MCP_Admin), and the event store (MCP_Read)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from core.accounts.roles import MCP_ADMIN, MCP_READ
+from core.errors import ToolError
+from core.events import catalog
+from core.events.models import Event
+from core.tools.pipeline import CallContext
+from core.tools.registry import obj, register
+from core.webhooks import fanout
+from core.webhooks import services as webhooks
+from core.webhooks.models import Delivery, Subscription
+
+SUB_ID = {"type": "string", "minLength": 1, "maxLength": 40, "description": "subscription id, e.g. sub_…"}
+EVENT_TYPE = {"type": "string", "minLength": 1, "maxLength": 100,
+              "description": "an event type (salesorder.created, …), a prefix such as salesorder.*, or *"}
+URL = {"type": "string", "minLength": 1, "maxLength": 2000, "description": "http(s) URL of the receiver"}
+FILTERS = {"type": "object", "description": "data field -> value (or list of values); min_amount / max_amount "
+                                            "compare total_amount (or amount)"}
+SECRET = {"type": "string", "minLength": 16, "maxLength": 200,
+          "description": "signing secret (whsec_<base64> or 16+ characters); generated when omitted"}
+RETRY_POLICY = obj({"max_retries": {"type": "integer", "minimum": 0, "maximum": 20},
+                    "backoff_ms": {"type": "integer", "minimum": 100, "maximum": 3_600_000}})
+TIME = {"type": "string", "format": "date-time", "description": "ISO 8601, e.g. 2026-01-31T12:00:00Z"}
+LIMIT = {"type": "integer", "minimum": 1, "maximum": webhooks.MAX_LIST, "default": 100}
+
+
+def _time(args: dict[str, Any], name: str) -> datetime | None:
+    raw = args.get(name)
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ToolError("VALIDATION_ERROR", f"{name} must be an ISO 8601 date-time", field=name) from None
+    if value.tzinfo is None:
+        raise ToolError("VALIDATION_ERROR", f"{name} needs a time zone (e.g. Z)", field=name)
+    return value
+
+
+@register("ax_subscribe_webhook", role=MCP_ADMIN,
+          description="Subscribe a URL to ERP events. Each matching event is POSTed as {id, event, timestamp, data} "
+                      "with Standard Webhooks signature headers, retried on failure per retry_policy "
+                      "(default 3 retries, 1 s, 2 s, 4 s). Returns subscription_id; a generated secret is "
+                      "returned once, never again.",
+          schema=obj({"event_type": EVENT_TYPE, "webhook_url": URL, "filters": FILTERS, "secret": SECRET,
+                      "retry_policy": RETRY_POLICY, "description": {"type": "string", "maxLength": 255}},
+                     ["event_type", "webhook_url"]))
+def subscribe_webhook(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    sub, generated = webhooks.subscribe(event_type=args["event_type"], webhook_url=args["webhook_url"],
+                                        filters_=args.get("filters"), secret=args.get("secret"),
+                                        retry_policy=args.get("retry_policy"),
+                                        description=args.get("description", ""), user=ctx.user)
+    data = webhooks.subscription_data(sub)
+    if generated:
+        data["secret"] = generated
+        data["secret_notice"] = "store this secret now: it is never shown again"
+    return data
+
+
+@register("ax_list_webhooks", role=MCP_ADMIN,
+          description="List webhook subscriptions with status, delivery counts and why a disabled one stopped. "
+                      "Secrets are never shown.",
+          schema=obj({"status": {"enum": ["active", "paused", "disabled"]}, "event_type": EVENT_TYPE}))
+def list_webhooks(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    qs = Subscription.objects.all()
+    if args.get("status"):
+        qs = qs.filter(status=args["status"])
+    if args.get("event_type"):
+        qs = qs.filter(event_type=args["event_type"])
+    return {"subscriptions": [webhooks.subscription_data(s) for s in webhooks.with_stats(qs)[:webhooks.MAX_LIST]]}
+
+
+@register("ax_update_webhook", role=MCP_ADMIN,
+          description="Change a subscription: event_type, webhook_url, filters, retry_policy, description, or "
+                      "status 'paused' / 'active' (resume; also re-enables a disabled subscription). Deliveries "
+                      "wait while paused and go out on resume.",
+          schema={**obj({"subscription_id": SUB_ID, "event_type": EVENT_TYPE, "webhook_url": URL, "filters": FILTERS,
+                         "retry_policy": RETRY_POLICY, "description": {"type": "string", "maxLength": 255},
+                         "status": {"enum": ["active", "paused"]}}, ["subscription_id"]), "minProperties": 2})
+def update_webhook(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    sub = webhooks.get_subscription(args["subscription_id"])
+    changed = webhooks.update(sub, event_type=args.get("event_type"), webhook_url=args.get("webhook_url"),
+                              filters_=args.get("filters"), retry_policy=args.get("retry_policy"),
+                              description=args.get("description"), status=args.get("status"))
+    return {**webhooks.subscription_data(sub), "changed": changed}
+
+
+@register("ax_rotate_webhook_secret", role=MCP_ADMIN,
+          description="Replace a subscription's signing secret (generated unless given). For 24 hours every "
+                      "request carries signatures with both the old and the new secret. The new secret is "
+                      "returned once.",
+          schema=obj({"subscription_id": SUB_ID, "secret": SECRET}, ["subscription_id"]))
+def rotate_webhook_secret(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    sub = webhooks.get_subscription(args["subscription_id"])
+    secret, old_until = webhooks.rotate_secret(sub, args.get("secret"))
+    data = {"subscription_id": sub.subscription_id, "previous_secret_valid_until": old_until.isoformat()}
+    if "secret" not in args:
+        data["secret"] = secret
+        data["secret_notice"] = "store this secret now: it is never shown again"
+    return data
+
+
+@register("ax_unsubscribe_webhook", role=MCP_ADMIN,
+          description="Delete a subscription with its pending and past deliveries.",
+          schema=obj({"subscription_id": SUB_ID}, ["subscription_id"]))
+def unsubscribe_webhook(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    sub = webhooks.get_subscription(args["subscription_id"])
+    webhooks.unsubscribe(sub)
+    return {"subscription_id": args["subscription_id"], "deleted": True}
+
+
+@register("ax_get_failed_webhooks", role=MCP_ADMIN,
+          description="The dead letter queue: deliveries that failed for good (after their retries, a 4xx, or "
+                      "7 days), newest first, optionally by subscription, event type and creation time.",
+          schema=obj({"subscription_id": SUB_ID, "event_type": EVENT_TYPE, "since": TIME, "until": TIME,
+                      "limit": LIMIT}))
+def get_failed_webhooks(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    qs = webhooks.deliveries(status=Delivery.Status.FAILED, subscription_id=args.get("subscription_id"),
+                             event_type=args.get("event_type"), since=_time(args, "since"),
+                             until=_time(args, "until"))
+    rows = [webhooks.delivery_data(d) for d in qs[:args.get("limit", 100)]]
+    return {"deliveries": rows, "count": len(rows)}
+
+
+@register("ax_get_webhook_delivery", role=MCP_ADMIN,
+          description="One delivery with every attempt: time, status code, duration, error, response excerpt, "
+                      "trigger.",
+          schema=obj({"delivery_id": {"type": "string", "minLength": 1, "maxLength": 40}}, ["delivery_id"]))
+def get_webhook_delivery(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    d = webhooks.get_delivery(args["delivery_id"])
+    return {**webhooks.delivery_data(d), "attempt_log": [webhooks.attempt_data(a) for a in d.attempt_rows.all()]}
+
+
+@register("ax_retry_webhook_delivery", role=MCP_ADMIN,
+          description="Retry failed deliveries now: one (delivery_id) or every failed delivery of a subscription "
+                      "(subscription_id). Each gets a fresh retry cycle; the attempt is logged as manual.",
+          schema={**obj({"delivery_id": {"type": "string", "minLength": 1, "maxLength": 40},
+                         "subscription_id": SUB_ID}),
+                  "oneOf": [{"required": ["delivery_id"]}, {"required": ["subscription_id"]}]})
+def retry_webhook_delivery(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    ids = webhooks.retry(delivery_id=args.get("delivery_id"), subscription_id=args.get("subscription_id"),
+                         user=ctx.user)
+    return {"retried": len(ids), "delivery_ids": ids[:webhooks.MAX_LIST]}
+
+
+@register("ax_send_test_webhook", role=MCP_ADMIN,
+          description="Send a webhook.test event to one subscription (to check the receiver and its signature "
+                      "check).",
+          schema=obj({"subscription_id": SUB_ID}, ["subscription_id"]))
+def send_test_webhook(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    sub = webhooks.get_subscription(args["subscription_id"])
+    if sub.status == Subscription.Status.DISABLED:
+        raise ToolError("INVALID_STATE", f"subscription {sub.subscription_id} is disabled; resume it first",
+                        field="subscription_id")
+    delivery = fanout.send_test_event(sub, ctx.user)
+    return {"delivery_id": delivery.delivery_id, "event_id": delivery.event.event_id, "status": delivery.status}
+
+
+@register("ax_list_events", role=MCP_READ,
+          description="Browse the event store (newest first) by type (or prefix.*) and time: catch up on what a "
+                      "receiver missed.",
+          schema=obj({"event_type": EVENT_TYPE, "since": TIME, "until": TIME, "limit": LIMIT}))
+def list_events(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    qs = Event.objects.exclude(type=catalog.TEST_EVENT)
+    pattern = args.get("event_type")
+    if pattern and pattern != "*":
+        qs = qs.filter(type__startswith=pattern[:-1]) if pattern.endswith(".*") else qs.filter(type=pattern)
+    if (since := _time(args, "since")) is not None:
+        qs = qs.filter(created__gte=since)
+    if (until := _time(args, "until")) is not None:
+        qs = qs.filter(created__lt=until)
+    events = [{"id": e.event_id, "event": e.type, "timestamp": e.created.isoformat(), "data": e.data}
+              for e in qs[:args.get("limit", 100)]]
+    return {"events": events, "count": len(events)}

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import json
+
+from standardwebhooks import Webhook
+
+from core.tools.pipeline import call_tool
+from core.webhooks import services
+from core.webhooks.models import Delivery
+
+ORDER = {"customer_account": "CUST-001", "lines": [{"item_id": "ITEM-001", "quantity": 2}]}
+
+
+def subscribe(url: str, event_type: str = "salesorder.created", **kwargs):
+    kwargs.setdefault("retry_policy", {"max_retries": 3, "backoff_ms": 100})
+    sub, secret = services.subscribe(event_type=event_type, webhook_url=url, **kwargs)
+    return sub, secret
+
+
+def order(user, **changes) -> dict:
+    return call_tool("ax_create_salesorder", {**ORDER, **changes}, user)
+
+
+def verify(secret: str | bytes, received) -> dict:
+    """Verify a received request with the standardwebhooks library; returns the parsed body."""
+    key = secret if isinstance(secret, bytes) or secret.startswith("whsec_") else secret.encode()
+    return Webhook(key).verify(received.body, received.headers)
+
+
+def body(received) -> dict:
+    return json.loads(received.body)
+
+
+def delivery_of(sub) -> Delivery:
+    return Delivery.objects.filter(subscription=sub).select_related("event").get()
