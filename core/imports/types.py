@@ -79,7 +79,11 @@ class ImportSpec(ABC):
         raw = {name: as_text(value) for name, value in cells.items()}
         outcome = Outcome(line, raw)
         for column in self.columns:
-            if column.required and not raw.get(column.name):
+            value = raw.get(column.name, "")
+            if "\x00" in value:  # no database stores NUL in text
+                raw[column.name] = value.replace("\x00", "\\0")
+                outcome.fail(column.name, "INVALID_TEXT", f"{column.name} contains a NUL character")
+            elif column.required and not value:
                 outcome.fail(column.name, "MISSING_FIELD", f"{column.name} is required")
         self.clean(outcome, cells, dialect)
         return outcome
