@@ -120,7 +120,7 @@ def _store(entries: list[tuple[str, dict[str, Any]]], *, user: Any, via: str,
         else:
             Event.objects.bulk_create(events, batch_size=500)
     except Exception as exc:  # noqa: BLE001 - publishing must never fail the operation
-        _note_failure(entries[0][0], exc, "could not store %d %s event(s)", len(entries))
+        _note_failure(entries[0][0], exc, "could not store %d %s event(s)", len(entries), entries[0][0])
         return
     ids = [event.event_id for event in events]
     transaction.on_commit(lambda: deliver(ids))

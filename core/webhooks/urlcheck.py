@@ -76,7 +76,7 @@ def refusal(ip: IPAddress) -> str | None:
     if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
         return "a carrier-grade NAT address"
     if ip.is_private:
-        return "a private address"
+        return "a private or reserved address"
     if not ip.is_global or ip.is_reserved:
         return "a reserved address"
     return None

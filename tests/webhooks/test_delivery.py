@@ -29,3 +29,123 @@ def test_an_order_is_delivered_signed_with_the_standard_webhooks_headers(erp, wr
     assert delivery.attempts == 1 and delivery.last_status == 200
     attempt = Attempt.objects.get(delivery=delivery)
     assert attempt.success and attempt.trigger == "automatic" and attempt.response_excerpt == '{"ok": true}'
+
+
+def _statuses(*codes, headers=None):
+    """A responder answering with these status codes in turn (the last one repeats)."""
+    def respond(n, _headers, _body):
+        return codes[min(n, len(codes)) - 1], (headers or {}), b"nope" if codes[min(n, len(codes)) - 1] >= 300 else b""
+    return respond
+
+
+def test_failures_are_retried_at_backoff_doubling_each_time(erp, writer, receiver, running_dispatcher):
+    receiver.respond = _statuses(500, 502, 503, 200)
+    sub, _ = subscribe(receiver.url, retry_policy={"max_retries": 3, "backoff_ms": 200})
+    order(writer)
+    got = receiver.wait_for(4)
+    gaps = [b.monotonic - a.monotonic for a, b in zip(got, got[1:], strict=False)]
+    for gap, expected in zip(gaps, (0.2, 0.4, 0.8), strict=True):
+        assert expected <= gap < expected + 0.3, gaps  # on time: within 300 ms of the due moment
+    assert len({r.headers["webhook-id"] for r in got}) == 1  # stable across retries
+    delivery = wait_until(lambda: Delivery.objects.filter(status="succeeded").first())
+    assert delivery.attempts == 4
+    assert [a.status_code for a in delivery.attempt_rows.all()] == [500, 502, 503, 200]
+
+
+def test_retry_after_is_honoured_when_longer_than_the_backoff(erp, writer, receiver, running_dispatcher):
+    receiver.respond = _statuses(429, 200, headers={"Retry-After": "1"})
+    subscribe(receiver.url, retry_policy={"max_retries": 3, "backoff_ms": 100})
+    order(writer)
+    first, second = receiver.wait_for(2)
+    assert 1.0 <= second.monotonic - first.monotonic < 1.3
+    assert wait_until(lambda: Delivery.objects.filter(status="succeeded").exists())
+
+
+def test_after_the_last_retry_the_delivery_is_dead_lettered(erp, writer, admin, receiver, running_dispatcher):
+    from core.tools.pipeline import call_tool
+
+    receiver.respond = _statuses(503)
+    sub, _ = subscribe(receiver.url, retry_policy={"max_retries": 2, "backoff_ms": 100})
+    order(writer)
+    receiver.wait_for(3)
+    delivery = wait_until(lambda: Delivery.objects.filter(status="failed").first())
+    assert delivery.attempts == 3 and delivery.last_status == 503
+    failed = call_tool("ax_get_failed_webhooks", {"subscription_id": sub.subscription_id}, admin)["deliveries"]
+    assert [(d["delivery_id"], d["attempts"], d["last_status"], d["event"]) for d in failed] == [
+        (delivery.delivery_id, 3, 503, "salesorder.created")]
+    assert failed[0]["last_error"] == "HTTP 503"
+    assert call_tool("ax_get_failed_webhooks", {"event_type": "customer.created"}, admin)["deliveries"] == []
+    assert len(receiver.requests) == 3
+
+
+def test_other_4xx_fail_at_once_without_retry(erp, writer, receiver, running_dispatcher):
+    receiver.respond = _statuses(400)
+    subscribe(receiver.url)
+    order(writer)
+    delivery = wait_until(lambda: Delivery.objects.filter(status="failed").first())
+    assert delivery.attempts == 1 and delivery.last_status == 400
+    assert Attempt.objects.get(delivery=delivery).response_excerpt == "nope"
+
+
+def test_410_gone_disables_the_subscription(erp, writer, receiver, running_dispatcher):
+    receiver.respond = _statuses(410)
+    sub, _ = subscribe(receiver.url)
+    order(writer)
+    wait_until(lambda: Delivery.objects.filter(status="failed").exists())
+    sub.refresh_from_db()
+    assert sub.status == "disabled" and "410" in sub.disabled_reason
+    order(writer)  # no delivery for a disabled subscription
+    assert Delivery.objects.count() == 1 and len(receiver.requests) == 1
+
+
+def test_a_redirect_is_not_followed(erp, writer, receiver, running_dispatcher):
+    receiver.respond = lambda n, h, b: (302, {"Location": "http://169.254.169.254/latest/meta-data"}, b"")
+    subscribe(receiver.url)
+    order(writer)
+    delivery = wait_until(lambda: Delivery.objects.filter(status="failed").first())
+    assert delivery.last_status == 302 and "redirect" in delivery.last_error
+    assert len(receiver.requests) == 1
+
+
+def test_a_slow_receiver_times_out_and_is_retried(erp, writer, receiver, running_dispatcher, settings):
+    settings.WEBHOOK_TIMEOUT_MS = 500
+    receiver.respond = lambda n, h, b: (200, {}, b"", 1.5 if n == 1 else 0)
+    subscribe(receiver.url)
+    order(writer)
+    receiver.wait_for(2)
+    delivery = wait_until(lambda: Delivery.objects.filter(status="succeeded").first())
+    first = delivery.attempt_rows.first()
+    assert first.error_class == "timeout" and first.status_code is None and first.duration_ms < 1400
+
+
+def test_manual_retry_of_one_failed_delivery(erp, writer, admin, receiver, running_dispatcher):
+    from core.tools.pipeline import call_tool
+
+    receiver.respond = _statuses(400, 200)
+    subscribe(receiver.url)
+    order(writer)
+    delivery = wait_until(lambda: Delivery.objects.filter(status="failed").first())
+    result = call_tool("ax_retry_webhook_delivery", {"delivery_id": delivery.delivery_id}, admin)
+    assert result == {"retried": 1, "delivery_ids": [delivery.delivery_id]}
+    delivery = wait_until(lambda: Delivery.objects.filter(status="succeeded").first())
+    last = delivery.attempt_rows.last()
+    assert (last.number, last.trigger, last.triggered_by, last.status_code) == (2, "manual", "admin", 200)
+    first, second = receiver.requests
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+
+
+def test_retry_all_failed_of_a_subscription(erp, writer, admin, receiver, running_dispatcher):
+    from core.errors import ToolError
+    from core.tools.pipeline import call_tool
+
+    receiver.respond = lambda n, h, b: (400 if n <= 3 else 200, {}, b"")
+    sub, _ = subscribe(receiver.url)
+    for _ in range(3):
+        order(writer)
+    wait_until(lambda: Delivery.objects.filter(status="failed").count() == 3)
+    result = call_tool("ax_retry_webhook_delivery", {"subscription_id": sub.subscription_id}, admin)
+    assert result["retried"] == 3
+    wait_until(lambda: Delivery.objects.filter(status="succeeded").count() == 3)
+    with pytest.raises(ToolError) as refused:
+        call_tool("ax_retry_webhook_delivery", {"delivery_id": Delivery.objects.first().delivery_id}, admin)
+    assert refused.value.code == "INVALID_STATE"

@@ -1,0 +1,113 @@
+"""The event system: what ERP operations publish, with which context, and when nothing is published."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.db import transaction
+
+from core.erp import services as erp_services
+from core.errors import ToolError
+from core.events import bus
+from core.events.models import Event
+from core.tools.models import AuditEntry
+from core.tools.pipeline import call_tool
+
+ORDER = {"customer_account": "CUST-001", "lines": [{"item_id": "ITEM-001", "quantity": 2}]}
+
+
+def types() -> list[str]:
+    return list(Event.objects.order_by("id").values_list("type", flat=True))
+
+
+def test_an_order_event_carries_the_full_context_and_its_audit_entry(erp, writer):
+    created = call_tool("ax_create_salesorder", ORDER, writer)
+    event = Event.objects.get(type="salesorder.created")
+    audit = AuditEntry.objects.get(tool="ax_create_salesorder")
+    assert event.event_id.startswith("evt_") and event.audit_id == audit.pk and event.user == writer
+    data = event.data
+    assert (data["sales_id"], data["customer_account"], data["total_amount"], data["currency"]) == (
+        created["sales_id"], "CUST-001", 200.0, "EUR")
+    assert data["lines"] == [{"line_number": 1, "item_id": "ITEM-001", "quantity": 2, "unit_price": 100.0,
+                              "line_amount": 200.0}]
+    assert data["caused_by"] == {"user": "writer", "audit_id": audit.pk, "via": "python"}
+
+
+def test_every_erp_operation_publishes_its_event(erp, writer):
+    call_tool("ax_create_customer", {"customer_account": "CUST-009", "name": "New", "currency": "EUR"}, writer)
+    call_tool("ax_update_customer", {"customer_account": "CUST-009", "name": "Renamed"}, writer)
+    sales_id = call_tool("ax_create_salesorder", ORDER, writer)["sales_id"]
+    call_tool("ax_update_salesorder", {"sales_id": sales_id, "customer_ref": "PO-1"}, writer)
+    invoice = call_tool("ax_create_invoice", {"sales_id": sales_id}, writer)
+    call_tool("ax_post_payment", {"customer_account": "CUST-001", "amount": 50, "invoice_id": invoice["invoice_id"]},
+              writer)
+    other = call_tool("ax_create_salesorder", ORDER, writer)["sales_id"]
+    call_tool("ax_cancel_salesorder", {"sales_id": other, "reason": "duplicate"}, writer)
+    assert types() == ["customer.created", "customer.updated", "salesorder.created", "salesorder.updated",
+                       "invoice.created", "payment.posted", "salesorder.created", "salesorder.cancelled"]
+    assert Event.objects.get(type="customer.updated").data["changed"] == ["name"]
+    assert Event.objects.get(type="salesorder.cancelled").data["cancel_reason"] == "duplicate"
+    assert Event.objects.get(type="payment.posted").data["amount"] == 50.0
+    assert Event.objects.get(type="invoice.created").data["sales_id"] == sales_id
+
+
+def test_low_stock_is_published_once_when_available_falls_below_the_reorder_point(erp, writer):
+    # ITEM-001: 50 on hand, reorder point 10.
+    call_tool("ax_create_salesorder", {**ORDER, "lines": [{"item_id": "ITEM-001", "quantity": 35}]}, writer)
+    assert "inventory.low_stock" not in types()  # 15 available
+    sales_id = call_tool("ax_create_salesorder", {**ORDER, "lines": [{"item_id": "ITEM-001", "quantity": 6}]},
+                         writer)["sales_id"]
+    low = Event.objects.get(type="inventory.low_stock")
+    assert (low.data["item_id"], low.data["available"], low.data["reorder_point"], low.data["sales_id"]) == (
+        "ITEM-001", 9, 10, sales_id)
+    call_tool("ax_create_salesorder", {**ORDER, "lines": [{"item_id": "ITEM-001", "quantity": 1}]}, writer)
+    assert types().count("inventory.low_stock") == 1  # already below: no new event
+    call_tool("ax_adjust_inventory", {"item_id": "ITEM-001", "quantity_change": 20, "reason": "delivery"}, writer)
+    call_tool("ax_adjust_inventory", {"item_id": "ITEM-001", "quantity_change": -25, "reason": "damaged"}, writer)
+    assert types().count("inventory.low_stock") == 2
+    assert Event.objects.filter(type="inventory.low_stock").first().data["cause"].endswith("damaged")
+
+
+def test_a_refused_operation_publishes_nothing(erp, writer):
+    with pytest.raises(ToolError):
+        call_tool("ax_create_salesorder", {**ORDER, "lines": [{"item_id": "ITEM-003", "quantity": 1}]}, writer)
+    assert types() == []
+
+
+def test_a_rolled_back_transaction_publishes_nothing(erp):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        order = erp_services.create_sales_order(**ORDER)
+        assert Event.objects.filter(type="salesorder.created").count() == 1
+        assert order.sales_id
+        raise RuntimeError("roll back")
+    assert types() == []
+
+
+def test_publishing_outside_a_tool_call_stores_at_once(erp):
+    erp_services.create_customer("CUST-010", "Direct", "EUR")
+    event = Event.objects.get()
+    assert event.audit_id is None and event.data["caused_by"] == {"user": None, "audit_id": None, "via": None}
+
+
+def test_a_failure_inside_publishing_is_logged_and_the_call_succeeds(erp, writer, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise ValueError("event store is broken")
+
+    monkeypatch.setattr(Event.objects, "bulk_create", broken)
+    with caplog.at_level(logging.ERROR, logger="core.events.bus"):
+        created = call_tool("ax_create_salesorder", ORDER, writer)
+    assert created["sales_id"] and "could not store 1 salesorder.created event(s)" in caplog.text
+    assert bus.failure_summary()["count"] >= 1
+    assert "event store is broken" in bus.failure_summary()["last"]["error"]
+
+
+def test_publish_many_stores_in_bulk_with_audit_ids(db, admin, django_assert_max_num_queries):
+    items = [{"customer_account": f"C-{n}", "name": f"n{n}"} for n in range(300)]
+    # A few statements whatever the number of items (SQLite splits the insert into batches).
+    with django_assert_max_num_queries(8), transaction.atomic():
+        bus.publish_many("customer.created", items, user=admin, audit_ids=list(range(1, 301)))
+    assert Event.objects.count() == 300
+    assert Event.objects.get(data__customer_account="C-7").audit_id == 8
+    with pytest.raises(ValueError):
+        bus.publish_many("customer.created", items, audit_ids=[1])
