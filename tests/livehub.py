@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
+from django.db import DEFAULT_DB_ALIAS, connections
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -33,6 +34,11 @@ def serve() -> Iterator[str]:
     config = uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="on", log_level="warning",
                             timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
+    # The server's threads (a2wsgi's pool, anyio's workers) would otherwise keep their
+    # connections open past the test run, and SQLite would leave its -wal/-shm files behind.
+    database = connections.settings[DEFAULT_DB_ALIAS]
+    max_age = database.get("CONN_MAX_AGE", 0)
+    database["CONN_MAX_AGE"] = 0
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"livehub-{port}", daemon=True)
     thread.start()
     try:
@@ -46,5 +52,6 @@ def serve() -> Iterator[str]:
         server.should_exit = True
         thread.join(STOP_TIMEOUT)
         sock.close()
+        database["CONN_MAX_AGE"] = max_age
         if thread.is_alive():
             raise RuntimeError("the live hub did not stop")

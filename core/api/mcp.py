@@ -112,7 +112,8 @@ def _authenticate(header: str | None) -> Principal | None:
         token = authenticate_token(parse_bearer(header))
         if token is None:
             return None
-        token.user.profile  # load now, inside this thread, for the audit rows  # noqa: B018
+        # authenticate_token loaded the profile and department the audit rows read; a user
+        # without a profile (created before the signal) has none, which the audit allows.
         return Principal(user=token.user, role_cap=ROLE_LEVEL[token.role], via="mcp")
     finally:
         close_old_connections()

@@ -148,18 +148,23 @@ def execute(run: BatchRun) -> None:
             return _error_result(entry.index, error)
         return {"index": entry.index, "success": True, "output": output}
 
+    def take() -> Entry | None:
+        with lock:  # checked and taken together: nothing starts after a failure is stored
+            if stop.is_set():
+                return None
+            try:
+                return pending.get_nowait()
+            except queue.Empty:
+                return None
+
     def worker() -> None:
         try:
-            while not stop.is_set():
-                try:
-                    entry = pending.get_nowait()
-                except queue.Empty:
-                    return
+            while (entry := take()) is not None:
                 result = one(entry)
                 with lock:
                     results[entry.index] = result
-                if not result["success"] and run.stop_on_error:
-                    stop.set()
+                    if not result["success"] and run.stop_on_error:
+                        stop.set()
         finally:
             connection.close()
 
@@ -175,7 +180,9 @@ def execute(run: BatchRun) -> None:
     final = [r if r is not None else _error_result(i, not_run) for i, r in enumerate(results)]
     successful = sum(1 for r in final if r["success"])
     with write_slot():
-        BatchRun.objects.filter(pk=run.pk).update(
+        # Only the claim that is still current may finish the batch: a worker presumed dead
+        # and resumed elsewhere must not overwrite the newer run's result.
+        BatchRun.objects.filter(pk=run.pk, status=BatchRun.Status.RUNNING, attempts=run.attempts).update(
             status=BatchRun.Status.COMPLETED, results=final, processed=len(final), successful=successful,
             failed=len(final) - successful, finished=timezone.now(), heartbeat=timezone.now(),
             duration_ms=int((time.perf_counter() - started) * 1000),
@@ -202,7 +209,13 @@ def recover_stale() -> dict[str, int]:
     stale_after = timedelta(seconds=settings.BATCH_STALE_SECONDS)
     cutoff = timezone.now() - stale_after
     resumed = failed = 0
-    for run in BatchRun.objects.filter(status=BatchRun.Status.RUNNING, is_async=True, heartbeat__lt=cutoff):
+    for run in BatchRun.objects.filter(status=BatchRun.Status.RUNNING, heartbeat__lt=cutoff):
+        if not run.is_async:
+            # The caller of a synchronous batch is gone with its process; its results so far
+            # are in the audit log, and nobody is waiting for the rest.
+            mark_failed(run.pk, "the process running this synchronous batch stopped")
+            failed += 1
+            continue
         if run.attempts >= settings.BATCH_MAX_ATTEMPTS:
             mark_failed(run.pk, f"the worker stopped {run.attempts} times while running this batch")
             failed += 1

@@ -20,7 +20,7 @@ from django.db import connection
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from core.accounts.models import ApiToken
+from core.accounts.models import ApiToken, Profile
 from core.accounts.roles import MCP_READ, MCP_WRITE
 from core.erp.models import SalesOrder
 from core.tools.models import AuditEntry
@@ -205,17 +205,40 @@ def test_http_valid_token_passes_the_same_raw_request(hub, reader, erp):
     assert response.json()["result"]["structuredContent"]["customer_account"] == "CUST-001"
 
 
+def test_http_serves_a_user_without_profile(hub, reader, erp):
+    # Users created before the profile signal existed have no profile row.
+    Profile.objects.filter(user=reader).delete()
+    result = over_http(hub, token_for(reader, MCP_READ),
+                       lambda c: c.call_tool("ax_get_customer", {"customer_account": "CUST-001"}))
+    assert payload(result)["customer_account"] == "CUST-001"
+    assert AuditEntry.objects.get().department == ""
+
+
+def test_http_batch_runs_each_operation_through_the_pipeline_as_mcp(hub, writer, erp):
+    requests = [{"tool": "ax_create_salesorder", "arguments": ORDER}, {"tool": "ax_nope", "arguments": {}}]
+    result = payload(over_http(hub, token_for(writer, MCP_WRITE),
+                               lambda c: c.call_tool("ax_batch_operations", {"requests": requests})))
+    assert [r["success"] for r in result["results"]] == [True, False]
+    assert result["results"][1]["error"] == "TOOL_NOT_FOUND"
+    assert SalesOrder.objects.get().sales_id == result["results"][0]["output"]["sales_id"]
+    rows = AuditEntry.objects.filter(batch_id=result["batch_id"])
+    assert sorted(rows.values_list("tool", "via")) == [("ax_create_salesorder", "mcp"), ("ax_nope", "mcp")]
+
+
 # --- stdio -----------------------------------------------------------------------------------
 
 
+# The subprocess is pointed at the test database by file name.
+sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite", reason="the stdio server needs a SQLite test database")
+
+
 def stdio_params(username: str) -> StdioServerParameters:
-    if connection.vendor != "sqlite":
-        pytest.skip("the stdio subprocess reaches the test database only when it is a SQLite file")
-    database = connection.settings_dict["NAME"]
-    return StdioServerParameters(
-        command=sys.executable, args=["manage.py", "mcp_stdio", "--user", username], cwd=str(ROOT),
-        env={"DJANGO_SETTINGS_MODULE": "core.settings", "PATH": os.environ.get("PATH", ""),
-             "DATABASE_URL": f"sqlite:///{database}"})
+    env = {"DJANGO_SETTINGS_MODULE": "core.settings", "PATH": os.environ.get("PATH", ""),
+           "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}"}
+    if "AX_VAR_DIR" in os.environ:  # the same secret key and var/ as this process
+        env["AX_VAR_DIR"] = os.environ["AX_VAR_DIR"]
+    return StdioServerParameters(command=sys.executable, args=["manage.py", "mcp_stdio", "--user", username],
+                                 cwd=str(ROOT), env=env)
 
 
 def over_stdio(username: str, work: Work) -> Any:
@@ -226,6 +249,7 @@ def over_stdio(username: str, work: Work) -> Any:
     return anyio.run(session)
 
 
+@sqlite_only
 def test_stdio_serves_every_tool_as_the_named_user(writer, erp):
     async def work(client: Client) -> tuple[Any, ...]:
         return (await client.list_tools(),
@@ -244,6 +268,7 @@ def test_stdio_serves_every_tool_as_the_named_user(writer, erp):
                     ("ax_create_salesorder", "writer", "mcp-stdio", True)]
 
 
+@sqlite_only
 def test_stdio_refuses_a_forbidden_tool_and_bad_arguments(reader, erp):
     async def work(client: Client) -> tuple[Any, Any]:
         return (await client.call_tool("ax_create_salesorder", ORDER),
@@ -255,4 +280,5 @@ def test_stdio_refuses_a_forbidden_tool_and_bad_arguments(reader, erp):
     assert not SalesOrder.objects.exists()
     assert list(AuditEntry.objects.order_by("id").values_list("error_code", "via")) == [
         ("FORBIDDEN", "mcp-stdio"), ("VALIDATION_ERROR", "mcp-stdio")]
+
 
