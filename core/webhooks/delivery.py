@@ -103,21 +103,30 @@ def send_claimed(token: str) -> int:
     return sent[0]
 
 
-def send_one(pk: int, token: str, due: datetime | None = None) -> bool:
+def send_one(pk: int, token: str, due: datetime | None = None, *, preclaimed: bool = False) -> bool:
     """Attempt one delivery if its claim still holds. The dispatcher claims a little ahead of
-    time, so wait for the due moment first."""
+    time, so wait for the due moment first. `preclaimed`: the dispatcher already moved the row
+    to `sending` under this token (its own senders); a task takes it pending -> sending here."""
     if due is not None:
         wait = (due - clock.now()).total_seconds()
         if 0 < wait <= settings.WEBHOOK_LOOKAHEAD_MS / 1000 + 1:
             time.sleep(wait)
     now = clock.now()
-    with write_slot():
-        claimed = Delivery.objects.filter(
-            pk=pk, claim=token, status=Delivery.Status.PENDING, subscription__status=Subscription.Status.ACTIVE,
-        ).update(status=Delivery.Status.SENDING, claimed_until=now + sending_lease(), last_attempt_at=now)
-    if claimed != 1:
+    if not preclaimed:
+        with write_slot():
+            claimed = Delivery.objects.filter(pk=pk, claim=token, status=Delivery.Status.PENDING).update(
+                status=Delivery.Status.SENDING, claimed_until=now + sending_lease(), last_attempt_at=now)
+        if claimed != 1:
+            return False
+    delivery = (Delivery.objects.select_related("subscription", "event")
+                .filter(pk=pk, claim=token, status=Delivery.Status.SENDING).first())
+    if delivery is None:
         return False
-    delivery = Delivery.objects.select_related("subscription", "event").get(pk=pk)
+    if delivery.subscription.status != Subscription.Status.ACTIVE:  # paused or disabled since the claim
+        with write_slot():
+            Delivery.objects.filter(pk=pk, claim=token, status=Delivery.Status.SENDING).update(
+                status=Delivery.Status.PENDING, claim="", claimed_until=None)
+        return False
     automatic = not delivery.next_trigger
     if automatic and delivery.created < now - expiry():
         _finish(delivery, token, now, None, error="expired: not delivered within "
@@ -160,13 +169,12 @@ def _finish(delivery: Delivery, token: str, started: datetime, result: transport
         fields.update(status=Delivery.Status.FAILED, finished=now, last_error=error[:500])
     else:
         fields.update(attempts=delivery.attempts + 1, cycle_attempts=delivery.cycle_attempts + 1,
-                      last_status=result.status, last_error=result.error)
+                      last_status=result.status, last_error=result.error, last_attempt_at=started)
         delay = None if result.ok or result.status == 410 else _retry_delay(delivery, result)
         if result.ok:
             fields.update(status=Delivery.Status.SUCCEEDED, finished=now, next_attempt_at=None)
-            sub_changes = {"last_success_at": now, "failing_since": None}
-            sub_filter = (Q(failing_since__isnull=False) | Q(last_success_at__isnull=True)
-                          | Q(last_success_at__lt=now - _SUCCESS_WRITE_EVERY))
+            if sub.failing_since or not sub.last_success_at or sub.last_success_at < now - _SUCCESS_WRITE_EVERY:
+                sub_changes = {"last_success_at": now, "failing_since": None}
         elif delay is not None and delivery.created + expiry() > now + delay:
             fields.update(status=Delivery.Status.PENDING, next_attempt_at=now + delay)
         else:
@@ -177,7 +185,7 @@ def _finish(delivery: Delivery, token: str, started: datetime, result: transport
                                "disabled_reason": f"the endpoint answered 410 Gone on {now:%Y-%m-%d %H:%M:%S} UTC "
                                                   f"(delivery {delivery.delivery_id})"}
                 sub_filter = Q(status=Subscription.Status.ACTIVE)
-            else:
+            elif sub.failing_since is None:
                 sub_changes = {"failing_since": now}
                 sub_filter = Q(failing_since__isnull=True)
     with write_slot(), transaction.atomic():

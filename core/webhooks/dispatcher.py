@@ -1,9 +1,12 @@
-"""The dispatcher: a small loop (a Procfile process) that turns due rows into django-q2 tasks.
+"""The dispatcher: a small loop (a Procfile process) that sends due deliveries and retries.
 
 django-q2 cannot delay a task by seconds, so retries wait as `pending` rows with a due time.
 Every WEBHOOK_DISPATCH_POLL_MS the loop claims the rows due within the next
-WEBHOOK_LOOKAHEAD_MS (the task waits for the exact moment, so retries fire on time despite
-the broker's own latency), enqueues one task per chunk, and now and then:
+WEBHOOK_LOOKAHEAD_MS (the sender waits for the exact moment, so retries fire on time) and
+hands them to its own sender threads. (With WEBHOOK_SENDER=worker it enqueues one django-q2
+task per chunk instead; on the embedded SQLite + ORM broker that path measured 62
+deliveries/s and p95 550 ms against 200+/s and well under 100 ms for in-process senders,
+see README "Webhooks".) Now and then it also:
 
 - recovers deliveries left `sending` by a worker that died (lease ran out): sent again;
 - fans out events whose after-commit fan-out never ran;
@@ -18,7 +21,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import timedelta
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
@@ -26,7 +32,7 @@ from django.db.models import Q
 
 from core.db import write_slot
 from core.webhooks import clock, fanout
-from core.webhooks.delivery import expiry
+from core.webhooks.delivery import expiry, send_one, sending_lease
 from core.webhooks.models import Delivery, Subscription
 
 log = logging.getLogger(__name__)
@@ -35,11 +41,19 @@ RECOVER_EVERY = 1.0
 MAINTAIN_EVERY = 30.0
 
 
-def claim_due(limit: int = 1000) -> list[str]:
-    """Claim due deliveries of active subscriptions in chunks; returns one token per chunk.
+@dataclass(frozen=True)
+class Claimed:
+    token: str
+    rows: list[tuple[int, datetime]]  # (pk, due)
+
+
+def claim_due(limit: int = 1000, *, sending: bool = False) -> list[Claimed]:
+    """Claim due deliveries of active subscriptions, in chunks of WEBHOOK_TASK_BATCH.
 
     Each chunk is taken by one conditional UPDATE (still pending, still unclaimed or its lease
-    run out) that writes a fresh token, so two dispatchers never enqueue the same row twice.
+    run out) that writes a fresh token, so two dispatchers never hand out the same row twice.
+    With sending=True (the dispatcher's own senders) the rows go straight to `sending`, which
+    saves each delivery a second claim.
     """
     now = clock.now()
     horizon = now + _lookahead()
@@ -47,18 +61,38 @@ def claim_due(limit: int = 1000) -> list[str]:
     pks = list(Delivery.objects.filter(unclaimed, status=Delivery.Status.PENDING, next_attempt_at__lte=horizon,
                                        subscription__status=Subscription.Status.ACTIVE)
                .order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
-    tokens = []
+    claimed = []
     size = settings.WEBHOOK_TASK_BATCH
     for start in range(0, len(pks), size):
         token = fanout.new_token()
         with write_slot():
-            changed = Delivery.objects.filter(unclaimed, pk__in=pks[start:start + size],
-                                              status=Delivery.Status.PENDING).update(
-                claim=token, claimed_until=now + fanout.enqueue_lease())
+            rows = Delivery.objects.filter(unclaimed, pk__in=pks[start:start + size], status=Delivery.Status.PENDING)
+            if sending:
+                changed = rows.update(claim=token, status=Delivery.Status.SENDING, last_attempt_at=now,
+                                      claimed_until=horizon + sending_lease())
+            else:
+                changed = rows.update(claim=token, claimed_until=now + fanout.enqueue_lease())
         if changed:
-            tokens.append(token)
-    fanout.enqueue(tokens)
-    return tokens
+            claimed.append(Claimed(token, list(Delivery.objects.filter(claim=token).order_by("next_attempt_at")
+                                               .values_list("pk", "next_attempt_at"))))
+    return claimed
+
+
+Submit = Callable[..., object]
+
+
+def dispatch_due(submit: Submit, limit: int = 1000) -> int:
+    """Claim what is due and hand it on: each row to `submit(send_one, pk, token, due)` (the
+    dispatcher's own sender threads), or with WEBHOOK_SENDER=worker one django-q2 task per chunk."""
+    workers = fanout.workers_send()
+    claimed = claim_due(limit, sending=not workers) if limit > 0 else []
+    if workers:
+        fanout.enqueue([c.token for c in claimed])
+    else:
+        for chunk in claimed:
+            for pk, due in chunk.rows:
+                submit(send_one, pk, chunk.token, due, preclaimed=True)
+    return sum(len(c.rows) for c in claimed)
 
 
 def _lookahead() -> timedelta:
@@ -95,10 +129,10 @@ def expire_and_disable() -> dict[str, int]:
     return {"expired": expired, "disabled": disabled}
 
 
-def tick(state: dict[str, float] | None = None) -> dict[str, int]:
+def tick(submit: Submit, state: dict[str, float] | None = None, limit: int = 1000) -> dict[str, int]:
     """One round of the loop (tests call it directly)."""
     state = state if state is not None else {}
-    done = {"claimed": len(claim_due())}
+    done = {"dispatched": dispatch_due(submit, limit)}
     moment = time.monotonic()
     if moment - state.get("recovered", 0) >= RECOVER_EVERY:
         done["recovered"] = recover_stale()
@@ -110,18 +144,56 @@ def tick(state: dict[str, float] | None = None) -> dict[str, int]:
     return done
 
 
+class _Senders:
+    """The dispatcher's sender threads, with a count of rows handed out and not yet finished so
+    that the loop claims no more than the threads can start soon (the rest stay claimable)."""
+
+    def __init__(self, threads: int) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="webhook-sender")
+        self.capacity = threads * 4
+        self._busy = 0
+        self._lock = threading.Lock()
+
+    def free(self) -> int:
+        with self._lock:
+            return max(0, self.capacity - self._busy)
+
+    def submit(self, fn: Callable[..., object], *args: object, **kwargs: object) -> None:
+        with self._lock:
+            self._busy += 1
+        self.pool.submit(self._run, fn, *args, **kwargs)
+
+    def _run(self, fn: Callable[..., object], *args: object, **kwargs: object) -> None:
+        try:
+            fn(*args, **kwargs)
+        except Exception:
+            log.exception("webhook sender failed; the delivery is recovered when its lease runs out")
+        finally:
+            close_old_connections()
+            with self._lock:
+                self._busy -= 1
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 def run(stop: threading.Event | None = None) -> None:
     """Loop until `stop` is set (or forever). Database errors are logged and waited out."""
     stop = stop or threading.Event()
     poll = settings.WEBHOOK_DISPATCH_POLL_MS / 1000
+    senders = _Senders(settings.WEBHOOK_SEND_THREADS)
     state: dict[str, float] = {}
-    log.info("webhook dispatcher started (poll %.0f ms)", poll * 1000)
-    while not stop.is_set():
-        try:
-            tick(state)
-        except DatabaseError:
-            log.exception("webhook dispatcher: database error; retrying in 1 s")
-            close_old_connections()
-            stop.wait(1)
-            continue
-        stop.wait(poll)
+    log.info("webhook dispatcher started (poll %.0f ms, sender %s)", poll * 1000, settings.WEBHOOK_SENDER)
+    try:
+        while not stop.is_set():
+            try:
+                tick(senders.submit, state, limit=1000 if fanout.workers_send() else senders.free())
+            except DatabaseError:
+                log.exception("webhook dispatcher: database error; retrying in 1 s")
+                close_old_connections()
+                stop.wait(1)
+                continue
+            stop.wait(poll)
+    finally:
+        senders.shutdown()
+        close_old_connections()

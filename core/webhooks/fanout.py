@@ -2,8 +2,9 @@
 
 Runs after the publishing transaction committed (an event-bus subscriber), in bulk: one
 query for the subscriptions, one bulk insert for the deliveries, in a transaction that also
-marks the events fanned out. Deliveries of active subscriptions are created already claimed
-(a token per chunk) and enqueued at once, so the first attempt waits for no poll.
+marks the events fanned out. The dispatcher picks the new rows up on its next poll; with
+WEBHOOK_SENDER=worker they are instead created already claimed (a token per chunk) and
+enqueued to django-q2 at once.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ def new_token() -> str:
 
 def new_delivery_id() -> str:
     return "dlv_" + secrets.token_hex(12)
+
+
+def workers_send() -> bool:
+    """WEBHOOK_SENDER=worker: django-q2 tasks send, enqueued right at fan-out. The default,
+    dispatcher, leaves new rows due now and the dispatcher's own threads send them."""
+    return settings.WEBHOOK_SENDER == "worker"
 
 
 def enqueue_lease() -> timedelta:
@@ -87,7 +94,7 @@ def _prepare(rows: list[Delivery]) -> list[str]:
         row.delivery_id = new_delivery_id()
         row.created = now
         row.next_attempt_at = now
-        if row.subscription.status == Subscription.Status.ACTIVE:
+        if row.subscription.status == Subscription.Status.ACTIVE and workers_send():
             if in_chunk >= settings.WEBHOOK_TASK_BATCH:
                 tokens.append(new_token())
                 in_chunk = 0

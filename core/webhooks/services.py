@@ -230,7 +230,7 @@ def retry(*, delivery_id: str | None = None, subscription_id: str | None = None,
         Delivery.objects.filter(delivery_id__in=ids, status=Delivery.Status.FAILED).update(
             status=Delivery.Status.PENDING, next_attempt_at=now, cycle_attempts=0, claim="", claimed_until=None,
             next_trigger=by[:160], finished=None)
-        if sub.status == Subscription.Status.ACTIVE:
+        if sub.status == Subscription.Status.ACTIVE and fanout.workers_send():
             pks = list(Delivery.objects.filter(delivery_id__in=ids, status=Delivery.Status.PENDING)
                        .values_list("pk", flat=True))
             tokens = _claim_now(pks, now)

@@ -33,23 +33,31 @@ def receiver():
 
 
 class Worker:
-    """Runs enqueued webhook tasks on threads, like django-q2's worker processes would."""
+    """Sender threads for tests that drive the dispatcher by hand (dispatch()), and django-q2's
+    stand-in for WEBHOOK_SENDER=worker (enqueue())."""
 
     def __init__(self) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="test-worker")
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="test-sender")
         self.tokens: list[str] = []
-        self.hold = False  # collect tokens without running them (to hand them to a process)
+        self.hold = False  # collect enqueued tokens without running them
+
+    def submit(self, fn, *args, **kwargs) -> None:
+        self.pool.submit(self._call, fn, *args, **kwargs)
 
     def enqueue(self, tokens: list[str]) -> None:
         self.tokens.extend(tokens)
         if not self.hold:
             for token in tokens:
-                self.pool.submit(self._run, token)
+                self.submit(send_claimed, token)
+
+    def dispatch(self) -> int:
+        """One dispatcher round: claim what is due and send it on these threads."""
+        return dispatcher.dispatch_due(self.submit)
 
     @staticmethod
-    def _run(token: str) -> None:
+    def _call(fn, *args, **kwargs) -> None:
         try:
-            send_claimed(token)
+            fn(*args, **kwargs)
         finally:
             connection.close()
 
@@ -63,8 +71,8 @@ def worker(monkeypatch):
 
 
 @pytest.fixture
-def running_dispatcher(worker):
-    """The dispatcher loop on a thread (with the stand-in worker)."""
+def running_dispatcher():
+    """The dispatcher loop, with its own sender threads, on a thread."""
     stop = threading.Event()
 
     def run() -> None:

@@ -60,6 +60,9 @@ class Receiver:
 def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out as separate writes; with Nagle on, the body would wait for
+        # the client's delayed ACK (tens of ms), which no production receiver does.
+        disable_nagle_algorithm = True
 
         def log_message(self, *args) -> None:  # quiet
             pass

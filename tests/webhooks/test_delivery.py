@@ -11,7 +11,8 @@ from tests.webhooks.helpers import body, order, subscribe, verify
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_an_order_is_delivered_signed_with_the_standard_webhooks_headers(erp, writer, receiver, worker):
+def test_an_order_is_delivered_signed_with_the_standard_webhooks_headers(erp, writer, receiver,
+                                                                        running_dispatcher):
     sub, secret = subscribe(receiver.url)
     created = order(writer)
     got = receiver.wait_for(1)[0]
@@ -29,6 +30,15 @@ def test_an_order_is_delivered_signed_with_the_standard_webhooks_headers(erp, wr
     assert delivery.attempts == 1 and delivery.last_status == 200
     attempt = Attempt.objects.get(delivery=delivery)
     assert attempt.success and attempt.trigger == "automatic" and attempt.response_excerpt == '{"ok": true}'
+
+
+def test_with_worker_sender_a_django_q2_task_is_enqueued_on_commit(erp, writer, receiver, worker, settings):
+    settings.WEBHOOK_SENDER = "worker"
+    sub, secret = subscribe(receiver.url)
+    order(writer)
+    assert len(worker.tokens) == 1  # no dispatcher involved: enqueued when the order committed
+    verify(secret, receiver.wait_for(1)[0])
+    assert wait_until(lambda: Delivery.objects.filter(status="succeeded").exists())
 
 
 def _statuses(*codes, headers=None):

@@ -34,12 +34,13 @@ def test_default_policy_retries_after_1_2_and_4_seconds(erp, writer, receiver, w
     sub, _ = subscribe(receiver.url, retry_policy=None)
     assert sub.retry_policy.as_dict() == {"max_retries": 3, "backoff_ms": 1000}
     order(writer)
+    worker.dispatch()
     waits = []
     for n in (1, 2, 3):
         delivery = _attempts(n)
         waits.append(round((delivery.next_attempt_at - delivery.last_attempt_at).total_seconds()))
         clock.advance(delivery.next_attempt_at - clock.now())
-        dispatcher.claim_due()
+        worker.dispatch()
     delivery = _attempts(4)
     assert waits == [1, 2, 4]
     assert delivery.status == "failed" and len(receiver.requests) == 4
@@ -49,10 +50,11 @@ def test_no_automatic_retry_reaches_past_7_days_and_the_subscription_is_disabled
     receiver.respond = lambda n, h, b: (503, {}, b"")
     sub, _ = subscribe(receiver.url, retry_policy={"max_retries": 20, "backoff_ms": 3_600_000})
     order(writer)
+    worker.dispatch()
     n = 1
     while (delivery := _attempts(n)).status == "pending":
         clock.advance(delivery.next_attempt_at - clock.now())
-        dispatcher.claim_due()
+        worker.dispatch()
         n += 1
     # 1+2+4+…+64 hours = 5.3 days; the next wait (128 h) would end after the 7 days.
     assert delivery.attempts == 8 and delivery.status == "failed"
@@ -77,6 +79,7 @@ def test_waiting_deliveries_older_than_7_days_expire(erp, writer, admin, receive
     services.update(sub, status="active")
     # Manual retry still sends an expired delivery.
     call_tool("ax_retry_webhook_delivery", {"delivery_id": delivery.delivery_id}, admin)
+    worker.dispatch()
     receiver.wait_for(1)
     assert wait_until(lambda: Delivery.objects.filter(status="succeeded").exists())
 
@@ -85,10 +88,10 @@ def test_a_paused_subscription_holds_its_deliveries_until_resumed(erp, writer, r
     sub, _ = subscribe(receiver.url)
     services.update(sub, status="paused")
     order(writer)
-    assert dispatcher.claim_due() == []
+    assert worker.dispatch() == 0
     assert receiver.requests == []
     services.update(sub, status="active")
-    assert len(dispatcher.claim_due()) == 1
+    assert worker.dispatch() == 1
     receiver.wait_for(1)
 
 
@@ -98,12 +101,14 @@ def test_rotation_signs_with_both_secrets_for_24_hours(erp, writer, receiver, wo
     assert new != old and new.startswith("whsec_")
     assert timedelta(hours=23, minutes=59) < until - clock.now() <= timedelta(hours=24)
     order(writer)
+    worker.dispatch()
     got = receiver.wait_for(1)[0]
     assert len(got.headers["webhook-signature"].split(" ")) == 2
     verify(old, got)
     verify(new, got)
     clock.advance(timedelta(hours=24, seconds=1))
     order(writer)
+    worker.dispatch()
     got = receiver.wait_for(2)[1]
     assert len(got.headers["webhook-signature"].split(" ")) == 1
     verify(new, got)
@@ -114,6 +119,7 @@ def test_rotation_signs_with_both_secrets_for_24_hours(erp, writer, receiver, wo
 def test_a_plain_secret_signs_with_its_utf8_bytes(erp, writer, receiver, worker):
     subscribe(receiver.url, secret="webhook-secret-key")
     order(writer)
+    worker.dispatch()
     got = receiver.wait_for(1)[0]
     Webhook(b"webhook-secret-key").verify(got.body, got.headers)
 
@@ -122,10 +128,10 @@ def test_a_worker_killed_mid_delivery_loses_nothing(erp, writer, receiver, worke
     """A real OS process takes the delivery and is killed (SIGKILL) while the receiver holds the
     request; after the lease the dispatcher puts it back and it is delivered, same webhook-id."""
     receiver.respond = lambda n, h, b: (None, {}, b"") if n == 1 else (200, {}, b"")
-    worker.hold = True
     subscribe(receiver.url)
     order(writer)
-    (token,) = worker.tokens
+    (claimed,) = dispatcher.claim_due()
+    token = claimed.token
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
            "SECRET_KEY": django_settings.SECRET_KEY, "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
            "WEBHOOK_TIMEOUT_MS": str(django_settings.WEBHOOK_TIMEOUT_MS), "DJANGO_SETTINGS_MODULE": "core.settings"}
@@ -139,11 +145,10 @@ def test_a_worker_killed_mid_delivery_loses_nothing(erp, writer, receiver, worke
         proc.wait(10)
     finally:
         proc.kill()
-    worker.hold = False
     assert dispatcher.recover_stale() == 0  # the lease has not run out yet
     clock.advance(timedelta(milliseconds=django_settings.WEBHOOK_TIMEOUT_MS, seconds=31))
     assert dispatcher.recover_stale() == 1
-    dispatcher.claim_due()
+    worker.dispatch()
     first, second = receiver.wait_for(2)
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
     delivery = wait_until(lambda: Delivery.objects.filter(status="succeeded").first())

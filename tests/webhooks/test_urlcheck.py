@@ -65,6 +65,7 @@ def test_checked_again_at_send_time(erp, writer, receiver, worker, settings):
     subscribe(receiver.url)  # allowed now (127.0.0.0/8) ...
     settings.WEBHOOK_ALLOWED_NETWORKS = []  # ... and no longer when the event is sent
     order(writer)
+    worker.dispatch()
     delivery = wait_until(lambda: Delivery.objects.filter(status="failed").first())
     attempt = delivery.attempt_rows.get()
     assert attempt.error_class == "url_refused" and "loopback" in attempt.error
