@@ -1,0 +1,103 @@
+"""Browser tests: the hub on pytest-django's live server, driven by headless Chromium.
+
+Playwright's own browser downloads cannot run here; the tests use the system's Chromium
+(/usr/bin/chromium, installed by .ci/run) and skip, saying so, where it is missing.
+Screenshots of each page go to test-artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
+TIMEOUT_MS = 10_000
+
+# Playwright's sync API keeps an event loop in the test thread, which makes Django refuse
+# ORM calls from that thread as "async unsafe"; the tests do no async work of their own.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    if CHROMIUM.exists():
+        return
+    skip = pytest.mark.skip(reason=f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server) -> Iterator:
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def login(page, username: str, password: str) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
+
+
+def screenshot(page, name: str, *, full_page: bool = True) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+@pytest.fixture
+def staff_admin(admin):
+    """The admin as `seed_demo` makes it: MCP_Admin and a Django superuser."""
+    admin.is_staff = admin.is_superuser = True
+    admin.save(update_fields=["is_staff", "is_superuser"])
+    return admin
+
+
+@pytest.fixture
+def activity(erp, writer, reader) -> None:
+    """A morning's worth of real tool calls, some refused, so the pages have something to show."""
+    from core.errors import ToolError
+    from core.tools.pipeline import call_tool
+
+    def order(item_id: str, quantity: int) -> dict:
+        return {"customer_account": "CUST-001", "lines": [{"item_id": item_id, "quantity": quantity}]}
+
+    calls = [
+        (writer, "ax_create_salesorder", order("ITEM-001", 2)),
+        (writer, "ax_create_salesorder", order("ITEM-002", 9)),  # only 5 desks: INSUFFICIENT_STOCK
+        (writer, "ax_get_customer", {"customer_account": "CUST-404"}),
+        (reader, "ax_check_inventory", {"item_id": "ITEM-001"}),
+        (reader, "ax_get_customer", {"customer_account": "CUST-002"}),
+        (writer, "ax_adjust_inventory", {"item_id": "ITEM-003", "quantity_change": 25, "reason": "goods receipt"}),
+    ]
+    for user, tool, arguments in calls:
+        try:
+            call_tool(tool, arguments, user, via="http")
+        except ToolError:
+            pass
