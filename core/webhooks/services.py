@@ -129,7 +129,7 @@ def with_stats(queryset):
                                                                      Delivery.Status.SENDING])),
         failed=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.FAILED)),
         succeeded=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.SUCCEEDED)),
-    )
+    ).order_by("-created", "-id")
 
 
 def subscription_data(sub: Subscription) -> dict[str, Any]:

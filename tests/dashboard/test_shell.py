@@ -65,7 +65,7 @@ def test_logout_is_a_post_and_ends_the_session(as_reader):
 
 
 @pytest.mark.parametrize("who, expected", [
-    ("as_admin", ["Overview", "Audit log", "Batches", "Tools", "Admin"]),
+    ("as_admin", ["Overview", "Audit log", "Batches", "Webhooks", "Tools", "Admin"]),
     ("as_writer", ["Overview", "Audit log", "Batches", "Tools"]),
     ("as_reader", ["Overview", "Audit log", "Batches", "Tools"]),
 ])

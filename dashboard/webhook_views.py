@@ -1,0 +1,221 @@
+"""Webhook pages (admins only): subscriptions, deliveries with live status and attempts, retries,
+and the event store. Every change goes through the ax_* tools, so it is checked and audited.
+
+A new secret (on create or rotation) is rendered straight into the response, never redirected
+through the session or messages, so it exists only in the one page that shows it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
+
+from core.accounts.roles import MCP_ADMIN
+from core.errors import ToolError
+from core.events import bus
+from core.events.catalog import EVENT_TYPES, TEST_EVENT
+from core.events.models import Event
+from core.tools.pipeline import call_tool
+from core.webhooks import delivery as sending
+from core.webhooks import services
+from core.webhooks.models import Delivery, Subscription
+from dashboard.access import role_required
+from dashboard.webhook_forms import DeliveryFilterForm, EventFilterForm, SubscriptionForm
+
+PAGE_SIZE = 25
+RECENT_DELIVERIES = 15
+OPEN = (Delivery.Status.PENDING, Delivery.Status.SENDING)
+
+
+def _tool(request: HttpRequest, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return call_tool(name, arguments, request.user, via="dashboard")
+
+
+def _fragment(request: HttpRequest, template_name: str, partial: str) -> str:
+    if request.htmx and not request.htmx.history_restore_request:
+        return f"{template_name}#{partial}"
+    return template_name
+
+
+def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _get_subscription_for_user(user, subscription_id: str) -> Subscription:
+    sub = services.with_stats(Subscription.objects.filter(subscription_id=subscription_id)).first()
+    if sub is None:
+        raise Http404(f"There is no webhook subscription {subscription_id}.")
+    return sub
+
+
+def _get_delivery_for_user(user, delivery_id: str) -> Delivery:
+    found = Delivery.objects.select_related("subscription", "event").filter(delivery_id=delivery_id).first()
+    if found is None:
+        raise Http404(f"There is no webhook delivery {delivery_id}.")
+    return found
+
+
+def _error(error: ToolError) -> str:
+    where = f" ({error.field})" if error.field else ""
+    return f"{error.code}{where}: {error.message}"
+
+
+# ---- subscriptions ------------------------------------------------------------------------------
+
+@require_GET
+@role_required(MCP_ADMIN)
+@vary_on_headers("HX-Request")
+def subscription_list(request: HttpRequest) -> HttpResponse:
+    subs = services.with_stats(Subscription.objects.all())
+    page = Paginator(subs, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"page": page, "polling": any(s.pending for s in page), "publish_failures": bus.failure_summary()}
+    return render(request, _fragment(request, "dashboard/webhooks/subscriptions.html", "rows"), context)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(MCP_ADMIN)
+def subscription_new(request: HttpRequest) -> HttpResponse:
+    form = SubscriptionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = _tool(request, "ax_subscribe_webhook", form.arguments())
+        except ToolError as error:
+            form.add_error(None, _error(error))
+        else:
+            sub = _get_subscription_for_user(request.user, created["subscription_id"])
+            return render(request, "dashboard/webhooks/secret.html",
+                          {"sub": sub, "secret": created.get("secret"), "created": True})
+    return render(request, "dashboard/webhooks/subscription_new.html", {"form": form, "types": EVENT_TYPES})
+
+
+def _detail_context(request: HttpRequest, sub: Subscription, form: SubscriptionForm | None = None) -> dict:
+    recent = list(Delivery.objects.filter(subscription=sub).select_related("event")[:RECENT_DELIVERIES])
+    return {"sub": sub, "form": form or SubscriptionForm.for_subscription(sub), "deliveries": recent,
+            "polling": any(d.status in OPEN for d in recent), "rotation_active": bool(
+                services.subscription_data(sub)["secret_rotation_ends"])}
+
+
+@require_GET
+@role_required(MCP_ADMIN)
+@vary_on_headers("HX-Request")
+def subscription_detail(request: HttpRequest, subscription_id: str) -> HttpResponse:
+    sub = _get_subscription_for_user(request.user, subscription_id)
+    return render(request, _fragment(request, "dashboard/webhooks/subscription_detail.html", "live"),
+                  _detail_context(request, sub))
+
+
+@require_POST
+@role_required(MCP_ADMIN)
+def subscription_edit(request: HttpRequest, subscription_id: str) -> HttpResponse:
+    sub = _get_subscription_for_user(request.user, subscription_id)
+    form = SubscriptionForm(request.POST, editing=True)
+    if form.is_valid():
+        try:
+            _tool(request, "ax_update_webhook", {"subscription_id": sub.subscription_id, **form.arguments()})
+        except ToolError as error:
+            form.add_error(None, _error(error))
+        else:
+            messages.success(request, "Subscription saved.")
+            return _redirect(request, reverse("dashboard:webhook_detail", args=[sub.subscription_id]))
+    return render(request, "dashboard/webhooks/subscription_detail.html", _detail_context(request, sub, form),
+                  status=422)
+
+
+ACTIONS = {"pause", "resume", "rotate", "test", "retry_failed", "delete"}
+
+
+@require_POST
+@role_required(MCP_ADMIN)
+def subscription_action(request: HttpRequest, subscription_id: str, action: str) -> HttpResponse:
+    if action not in ACTIONS:
+        raise Http404(f"Unknown action {action}.")
+    sub = _get_subscription_for_user(request.user, subscription_id)
+    detail = reverse("dashboard:webhook_detail", args=[sub.subscription_id])
+    key = {"subscription_id": sub.subscription_id}
+    try:
+        if action in ("pause", "resume"):
+            _tool(request, "ax_update_webhook", {**key, "status": "paused" if action == "pause" else "active"})
+            messages.success(request, "Subscription paused: deliveries wait until you resume it."
+                             if action == "pause" else "Subscription active: waiting deliveries go out now.")
+        elif action == "rotate":
+            rotated = _tool(request, "ax_rotate_webhook_secret", key)
+            sub = _get_subscription_for_user(request.user, sub.subscription_id)
+            return render(request, "dashboard/webhooks/secret.html", {
+                "sub": sub, "secret": rotated["secret"], "old_until": rotated["previous_secret_valid_until"]})
+        elif action == "test":
+            sent = _tool(request, "ax_send_test_webhook", key)
+            messages.success(request, "Test event sent.")
+            return _redirect(request, reverse("dashboard:webhook_delivery", args=[sent["delivery_id"]]))
+        elif action == "retry_failed":
+            retried = _tool(request, "ax_retry_webhook_delivery", key)["retried"]
+            messages.success(request, f"{retried} failed deliver{'y' if retried == 1 else 'ies'} queued again.")
+        else:
+            _tool(request, "ax_unsubscribe_webhook", key)
+            messages.success(request, f"Subscription {sub.subscription_id} deleted.")
+            return _redirect(request, reverse("dashboard:webhooks"))
+    except ToolError as error:
+        messages.error(request, _error(error))
+    return _redirect(request, detail)
+
+
+# ---- deliveries ---------------------------------------------------------------------------------
+
+@require_GET
+@role_required(MCP_ADMIN)
+@vary_on_headers("HX-Request")
+def delivery_list(request: HttpRequest) -> HttpResponse:
+    form = DeliveryFilterForm(request.GET)
+    form.is_valid()
+    rows = form.filter(Delivery.objects.select_related("subscription", "event"))
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"form": form, "page": page, "polling": any(d.status in OPEN for d in page)}
+    return render(request, _fragment(request, "dashboard/webhooks/deliveries.html", "rows"), context)
+
+
+@require_GET
+@role_required(MCP_ADMIN)
+@vary_on_headers("HX-Request")
+def delivery_detail(request: HttpRequest, delivery_id: str) -> HttpResponse:
+    found = _get_delivery_for_user(request.user, delivery_id)
+    context = {"d": found, "attempts": list(found.attempt_rows.all()), "polling": found.status in OPEN,
+               "payload": sending.payload(found.event).decode()}
+    return render(request, _fragment(request, "dashboard/webhooks/delivery_detail.html", "live"), context)
+
+
+@require_POST
+@role_required(MCP_ADMIN)
+def delivery_retry(request: HttpRequest, delivery_id: str) -> HttpResponse:
+    found = _get_delivery_for_user(request.user, delivery_id)
+    try:
+        _tool(request, "ax_retry_webhook_delivery", {"delivery_id": found.delivery_id})
+        messages.success(request, f"Delivery {found.delivery_id} queued again.")
+    except ToolError as error:
+        messages.error(request, _error(error))
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=False):
+        back = reverse("dashboard:webhook_delivery", args=[found.delivery_id])
+    return _redirect(request, back)
+
+
+# ---- events -------------------------------------------------------------------------------------
+
+@require_GET
+@role_required(MCP_ADMIN)
+@vary_on_headers("HX-Request")
+def event_list(request: HttpRequest) -> HttpResponse:
+    form = EventFilterForm(request.GET)
+    form.is_valid()
+    events = form.filter(Event.objects.exclude(type=TEST_EVENT))
+    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"form": form, "page": page, "publish_failures": bus.failure_summary(),
+               "not_fanned_out": Event.objects.filter(fanned_out=False).count()}
+    return render(request, _fragment(request, "dashboard/webhooks/events.html", "rows"), context)
