@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 
 import pytest
@@ -138,3 +140,22 @@ def test_audit_filters_by_batch(as_reader, reader):
 def test_audit_user_field_suggests_usernames(as_reader, db):
     create_user("zoe", None)
     assert '<option value="zoe">' in as_reader.get("/audit/").content.decode()
+
+
+def test_audit_exports_the_filtered_entries_as_csv(as_reader, entries, writer):
+    audit(writer, tool="ax_create_customer", success=False, error_code="VALIDATION_ERROR",
+          error_message="=HYPERLINK(\"http://evil\")")
+    response = as_reader.get("/audit/?success=failed&format=csv&page=2")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="audit-')
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:3] == ["created", "tool", "username"]
+    assert [(row[1], row[6]) for row in rows[1:]] == [
+        ("ax_create_customer", "VALIDATION_ERROR"), ("ax_create_salesorder", "INSUFFICIENT_STOCK")]
+    assert rows[1][7] == "'=HYPERLINK(\"http://evil\")"  # never a live formula in a spreadsheet
+
+
+def test_the_export_link_keeps_the_filters(as_reader, entries):
+    html = as_reader.get("/audit/?tool=ax_get_customer&page=1").content.decode()
+    assert 'href="/audit/?tool=ax_get_customer&amp;format=csv"' in html
