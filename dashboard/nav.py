@@ -51,6 +51,7 @@ AREAS: list[Area] = [
          on_overview=False),
     Area("dashboard:audit", "Audit log", MCP_READ, "Every tool call: who, what, via which way in, and how it ended."),
     Area("dashboard:batches", "Batches", MCP_READ, "Batch runs with live progress and per-operation results."),
+    Area("dashboard:imports", "Imports", MCP_READ, "Bulk imports of customers, items and orders from CSV or Excel."),
     Area("dashboard:webhooks", "Webhooks", MCP_ADMIN, "Subscriptions, live deliveries, retries, the event store."),
     Area("dashboard:tools", "Tools", MCP_READ, "The ax_* tools with their roles and input schemas."),
     # Later areas add one line here, e.g.:

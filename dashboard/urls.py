@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from dashboard import audit, batches, vendor, views
+from dashboard import audit, batches, imports, vendor, views
 
 app_name = "dashboard"
 urlpatterns = [
@@ -12,6 +12,13 @@ urlpatterns = [
     path("batches/", batches.batch_list, name="batches"),
     path("batches/new/", batches.batch_new, name="batch_new"),
     path("batches/<str:batch_id>/", batches.batch_detail, name="batch_detail"),
+    path("imports/", imports.import_list, name="imports"),
+    path("imports/new/", imports.import_new, name="import_new"),
+    path("imports/templates/<str:type_name>.<str:fmt>", imports.import_template, name="import_template"),
+    path("imports/<str:job_id>/", imports.import_detail, name="import_detail"),
+    path("imports/<str:job_id>/cancel/", imports.import_cancel, name="import_cancel"),
+    path("imports/<str:job_id>/resume/", imports.import_resume, name="import_resume"),
+    path("imports/<str:job_id>/failed-rows.csv", imports.import_failed_rows, name="import_failed_rows"),
     path("", include("dashboard.webhook_urls")),  # /webhooks/… (dashboard/webhook_urls.py)
     path("tools/", views.tools, name="tools"),
     path("vendor/plotly-<str:version>.min.js", vendor.plotly_js, name="plotly_js"),

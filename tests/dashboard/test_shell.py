@@ -65,9 +65,9 @@ def test_logout_is_a_post_and_ends_the_session(as_reader):
 
 
 @pytest.mark.parametrize("who, expected", [
-    ("as_admin", ["Overview", "Audit log", "Batches", "Webhooks", "Tools", "Admin"]),
-    ("as_writer", ["Overview", "Audit log", "Batches", "Tools"]),
-    ("as_reader", ["Overview", "Audit log", "Batches", "Tools"]),
+    ("as_admin", ["Overview", "Audit log", "Batches", "Imports", "Webhooks", "Tools", "Admin"]),
+    ("as_writer", ["Overview", "Audit log", "Batches", "Imports", "Tools"]),
+    ("as_reader", ["Overview", "Audit log", "Batches", "Imports", "Tools"]),
 ])
 def test_the_nav_shows_what_the_role_may_use(request, who, expected):
     response = request.getfixturevalue(who).get("/overview/")

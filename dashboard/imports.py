@@ -1,0 +1,199 @@
+"""Imports: upload a CSV or XLSX file, follow the job live, read its row errors, download the
+failed rows to fix and upload again, cancel or resume, and download a template per type.
+
+Who sees what follows core.imports.services.get_for_user (and ax_get_import_status): a user
+sees their own jobs, an admin sees every job. Writers upload, cancel and resume.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
+
+from core.accounts.roles import MCP_ADMIN, MCP_READ, MCP_WRITE, has_role
+from core.errors import ToolError
+from core.imports import services
+from core.imports.models import ImportJob
+from core.imports.types import SPECS
+from dashboard.access import role_required
+from dashboard.import_forms import ImportUploadForm
+
+PAGE_SIZE = 25
+ERRORS_PAGE_SIZE = 50
+CSV_TYPE = "text/csv; charset=utf-8"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def may_see_all_imports(user) -> bool:
+    return has_role(user, MCP_ADMIN)
+
+
+def visible_imports(user) -> QuerySet[ImportJob]:
+    jobs = ImportJob.objects.all()
+    return jobs if may_see_all_imports(user) else jobs.filter(user=user)
+
+
+def _get_import_for_user(user, job_id: str) -> ImportJob:
+    job = ImportJob.objects.select_related("user").filter(job_id=job_id).first()
+    if job is None:
+        raise Http404(f"There is no import {job_id}.")
+    if job.user_id != user.pk and not may_see_all_imports(user):
+        raise PermissionDenied("This import belongs to another user; only admins see other users' imports.")
+    return job
+
+
+def _attachment(content: bytes, filename: str, content_type: str) -> HttpResponse:
+    return HttpResponse(content, content_type=content_type,
+                        headers={"Content-Disposition": content_disposition_header(True, filename)})
+
+
+def _seconds_text(seconds: int | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 1:
+        return "< 1 s"
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def _interrupted(job: ImportJob) -> bool:
+    """A running job whose worker stopped sending heartbeats: services.resume accepts it."""
+    stale = timezone.now() - timedelta(seconds=settings.IMPORT_STALE_SECONDS)
+    return job.status == ImportJob.Status.RUNNING and job.heartbeat is not None and job.heartbeat < stale
+
+
+# ---- pages ----------------------------------------------------------------------------------
+
+@require_GET
+@role_required(MCP_READ)
+@vary_on_headers("HX-Request")
+def import_list(request: HttpRequest) -> HttpResponse:
+    jobs = visible_imports(request.user).select_related("user")
+    page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
+    may_upload = has_role(request.user, MCP_WRITE)
+    context = {
+        "page": page,
+        # The table polls itself while a job on it is still moving, and stops once none is.
+        "polling": any(not job.done for job in page),
+        "all_imports": may_see_all_imports(request.user),
+        "may_upload": may_upload,
+        "upload_form": ImportUploadForm() if may_upload else None,
+        "types": list(SPECS.values()),
+    }
+    template_name = "dashboard/imports/list.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template_name += "#rows"
+    return render(request, template_name, context)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(MCP_WRITE)
+def import_new(request: HttpRequest) -> HttpResponse:
+    form = ImportUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        upload = data["file"]
+        # The dashboard calls the service, not the ax_bulk_import tool: the tool takes CSV as
+        # text, and an uploaded CSV may be Windows-1252 or Latin-1, which only the engine's
+        # own detection reads right from the raw bytes. The job row (user, file, created) is
+        # the record of the upload; every imported record gets its audit row from the engine.
+        try:
+            job = services.submit(request.user, type=data["type"], fmt=data["format"], content=upload.read(),
+                                  filename=upload.name, validate_only=data["validate_only"],
+                                  batch_size=data["batch_size"], sheet=data["sheet"])
+        except ToolError as error:
+            form.add_error(None, f"{error.code}: {error.message}")
+        else:
+            messages.success(request, f"Import {job.job_id} of {job.original_name or 'the file'} is queued.")
+            url = reverse("dashboard:import_detail", args=[job.job_id])
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    template_name = "dashboard/imports/new.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template_name += "#form"
+    return render(request, template_name, {"form": form})
+
+
+@require_GET
+@role_required(MCP_READ)
+@vary_on_headers("HX-Request")
+def import_detail(request: HttpRequest, job_id: str) -> HttpResponse:
+    job = _get_import_for_user(request.user, job_id)
+    errors = Paginator(job.errors.all(), ERRORS_PAGE_SIZE).get_page(request.GET.get("page"))
+    may_write = has_role(request.user, MCP_WRITE)
+    interrupted = _interrupted(job)
+    context = {
+        "job": job,
+        "errors": errors,
+        "rate": job.rows_per_second,
+        "eta": _seconds_text(job.eta_seconds),
+        "interrupted": interrupted,
+        "may_cancel": may_write and job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING),
+        "may_resume": may_write and (job.status in (ImportJob.Status.FAILED, ImportJob.Status.CANCELLED)
+                                     or interrupted),
+    }
+    template_name = "dashboard/imports/detail.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template_name += "#live"
+    return render(request, template_name, context)
+
+
+# ---- actions --------------------------------------------------------------------------------
+
+def _act(request: HttpRequest, job_id: str, action, done: str) -> HttpResponse:
+    job = _get_import_for_user(request.user, job_id)
+    try:
+        action(job)
+    except ToolError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, done.format(job_id=job.job_id))
+    url = reverse("dashboard:import_detail", args=[job.job_id])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_POST
+@role_required(MCP_WRITE)
+def import_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
+    return _act(request, job_id, services.cancel,
+                "Import {job_id} is cancelled; batches already committed stay imported.")
+
+
+@require_POST
+@role_required(MCP_WRITE)
+def import_resume(request: HttpRequest, job_id: str) -> HttpResponse:
+    return _act(request, job_id, services.resume, "Import {job_id} is queued again; it continues at its checkpoint.")
+
+
+# ---- downloads ------------------------------------------------------------------------------
+
+@require_GET
+@role_required(MCP_READ)
+def import_failed_rows(request: HttpRequest, job_id: str) -> HttpResponse:
+    job = _get_import_for_user(request.user, job_id)
+    return _attachment(services.failed_rows_csv(job), f"{job.job_id}-failed-rows.csv", CSV_TYPE)
+
+
+@require_GET
+@role_required(MCP_READ)
+def import_template(request: HttpRequest, type_name: str, fmt: str) -> HttpResponse:
+    if type_name not in SPECS or fmt not in ImportJob.Format.values:
+        raise Http404(f"There is no {fmt} template for {type_name}.")
+    if fmt == ImportJob.Format.CSV:
+        return _attachment(services.template_csv(type_name), f"{type_name}-template.csv", CSV_TYPE)
+    return _attachment(services.template_xlsx(type_name), f"{type_name}-template.xlsx", XLSX_TYPE)
