@@ -144,8 +144,8 @@ def import_detail(request: HttpRequest, job_id: str) -> HttpResponse:
         "eta": _seconds_text(job.eta_seconds),
         "interrupted": interrupted,
         "may_cancel": may_write and job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING),
-        "may_resume": may_write and (job.status in (ImportJob.Status.FAILED, ImportJob.Status.CANCELLED)
-                                     or interrupted),
+        "may_resume": may_write and not job.last_error.startswith(services.FILE_ERRORS) and (
+            job.status in (ImportJob.Status.FAILED, ImportJob.Status.CANCELLED) or interrupted),
     }
     template_name = "dashboard/imports/detail.html"
     if request.htmx and not request.htmx.history_restore_request:

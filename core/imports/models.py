@@ -78,8 +78,8 @@ class ImportJob(models.Model):
 
     @property
     def percent(self) -> int:
-        if not self.total:
-            return 100 if self.done else 0
+        if not self.total:  # not counted yet, or an empty file
+            return 100 if self.status == self.Status.COMPLETED else 0
         return min(100, int(self.processed * 100 / self.total))
 
     @property

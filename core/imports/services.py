@@ -101,8 +101,16 @@ def cancel(job: ImportJob) -> ImportJob:
     return job
 
 
+# Failures of the file itself: resuming would only fail again; a corrected file is needed.
+FILE_ERRORS = ("EMPTY_FILE", "MISSING_COLUMNS", "DUPLICATE_COLUMN", "INVALID_FILE", "SHEET_NOT_FOUND",
+               "ENCRYPTED_FILE", "ZIP_BOMB", "FILE_TOO_LARGE")
+
+
 def resume(job: ImportJob) -> ImportJob:
     """Queue an interrupted, failed or cancelled job again; it continues at its checkpoint."""
+    if job.status == ImportJob.Status.FAILED and job.last_error.startswith(FILE_ERRORS):
+        raise ToolError("INVALID_STATE", f"import {job.job_id} failed on the file itself ({job.last_error[:80]}); "
+                                         f"upload a corrected file instead")
     stale = timezone.now() - timedelta(seconds=settings.IMPORT_STALE_SECONDS)
     with write_slot(), transaction.atomic():
         changed = (ImportJob.objects.filter(pk=job.pk, status__in=[ImportJob.Status.FAILED,

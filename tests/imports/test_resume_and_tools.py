@@ -147,3 +147,13 @@ def test_templates_list_the_columns():
     assert csv_text.splitlines()[0] == "customer_account,name,currency,credit_limit,segment,email"
     sheet = load_workbook(io.BytesIO(services.template_xlsx("salesorders"))).active
     assert [c.value for c in sheet[1]] == ["order_ref", "customer_account", "item_id", "quantity", "unit_price"]
+
+
+def test_a_job_that_failed_on_its_file_cannot_be_resumed(writer, erp):
+    from tests.imports.conftest import run_import
+
+    job = run_import(writer, "customers", "customer_account,name\nC-1,x\n")
+    assert job.status == "failed" and job.percent == 0
+    with pytest.raises(ToolError) as exc:
+        services.resume(job)
+    assert exc.value.code == "INVALID_STATE" and "corrected file" in exc.value.message
