@@ -66,14 +66,17 @@ def fan_out(event_ids: list[str]) -> int:
     """Create the deliveries of these events (those not fanned out yet); returns how many."""
     tokens: list[str] = []
     with write_slot(), transaction.atomic():
+        subscriptions = [(s, Filters.from_json(s.filters)) for s in
+                         Subscription.objects.exclude(status=Subscription.Status.DISABLED)]
+        if not subscriptions:  # nothing to match: mark them done without reading their data
+            Event.objects.filter(event_id__in=event_ids, fanned_out=False).update(fanned_out=True, fanout_error="")
+            return 0
         events = Event.objects.filter(event_id__in=event_ids, fanned_out=False).only("pk", "type", "data")
         if not settings.USING_SQLITE:  # SQLite's IMMEDIATE transaction already serialises writers
             events = events.select_for_update(skip_locked=True)
         events = list(events)
         if not events:
             return 0
-        subscriptions = [(s, Filters.from_json(s.filters)) for s in
-                         Subscription.objects.exclude(status=Subscription.Status.DISABLED)]
         rows = [Delivery(subscription=sub, event=event, event_type=event.type)
                 for event in events for sub, filters in subscriptions
                 if event.type != TEST_EVENT and type_matches(sub.event_type, event.type)
