@@ -11,9 +11,6 @@ from tests.dashboard.conftest import audit, batch_run
 pytestmark = pytest.mark.django_db
 
 HUB_APPS = ("accounts", "erp", "tools", "events", "webhooks", "imports", "roi")
-# Models whose area has not registered them yet; the area's owner registers them in
-# core/<area>/admin.py and removes the name here.
-AWAITING_ADMIN: set[str] = set()
 
 
 def test_every_model_of_the_hub_is_registered():
