@@ -34,16 +34,18 @@ def fast_insert(model, rows: list[dict]) -> None:
     table = connection.ops.quote_name(model._meta.db_table)
     names = ", ".join(connection.ops.quote_name(model._meta.get_field(c).column) for c in columns)
     placeholders = ", ".join(["%s"] * len(columns))
+    # Datetime columns are found from the first row and adapted once per distinct value (a
+    # batch shares one timestamp); every other value goes to the driver as it is.
     adapt = connection.ops.adapt_datetimefield_value
-    cache: dict = {}
-
-    def prepared(value):
-        if hasattr(value, "tzinfo") and hasattr(value, "hour"):
-            if value not in cache:
-                cache[value] = adapt(value)
-            return cache[value]
-        return value
-
+    first = rows[0]
+    dated = {c for c in columns if hasattr(first[c], "tzinfo") and hasattr(first[c], "hour")}
+    adapted = {}
+    for column in dated:
+        for row in rows:
+            value = row[column]
+            if value not in adapted:
+                adapted[value] = adapt(value)
+    params = [tuple(adapted[row[c]] if c in dated else row[c] for c in columns) for row in rows] if dated else \
+        [tuple(row[c] for c in columns) for row in rows]
     with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})",
-                           [tuple(prepared(row[c]) for c in columns) for row in rows])
+        cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", params)

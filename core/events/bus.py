@@ -107,39 +107,37 @@ def _store(entries: list[tuple[str, dict[str, Any]]], *, user: Any, via: str,
         user = user if getattr(user, "pk", None) else None
         username = getattr(user, "username", "") or ""
         now = timezone.now()
-        events = [
-            Event(event_id=new_event_id(), type=event_type, created=now, user=user, username=username,
-                  audit_id=audit_id,
-                  data=jsonable({**data, "caused_by": {"user": username or None, "audit_id": audit_id,
-                                                      "via": via or None}}))
+        rows = [
+            {"event_id": new_event_id(), "type": event_type, "created": now, "user_id": getattr(user, "pk", None),
+             "username": username, "audit_id": audit_id, "fanned_out": False, "fanout_error": "",
+             "data": jsonable({**data, "caused_by": {"user": username or None, "audit_id": audit_id,
+                                                    "via": via or None}})}
             for (event_type, data), audit_id in zip(entries, audit_ids, strict=True)
         ]
         if transaction.get_connection().in_atomic_block:
             # A savepoint, so that a failed insert cannot doom the operation's own transaction.
             with transaction.atomic():
-                _insert(events)
+                _insert(rows)
         else:
-            _insert(events)
+            _insert(rows)
     except Exception as exc:  # noqa: BLE001 - publishing must never fail the operation
         _note_failure(entries[0][0], exc, "could not store %d %s event(s)", len(entries), entries[0][0])
         return
-    ids = [event.event_id for event in events]
+    ids = [row["event_id"] for row in rows]
     transaction.on_commit(lambda: deliver(ids))
 
 
-def _insert(events: list[Event]) -> None:
-    if len(events) < _FAST_INSERT_FROM:
-        Event.objects.bulk_create(events, batch_size=500)
+def _insert(rows: list[dict[str, Any]]) -> None:
+    if len(rows) < _FAST_INSERT_FROM:
+        Event.objects.bulk_create([Event(**row) for row in rows])
         return
     # Bulk imports publish thousands of events per batch: one executemany without building
-    # the INSERT per model instance, which would cost more than the import's own writes.
+    # a model instance and its INSERT per event, which would cost more than the import itself.
     from django.db import connection
 
     from core.db import fast_insert
 
-    fast_insert(Event, [{"event_id": e.event_id, "type": e.type, "created": e.created, "user_id": e.user_id,
-                         "username": e.username, "audit_id": e.audit_id, "fanned_out": False, "fanout_error": "",
-                         "data": connection.ops.adapt_json_value(e.data, None)} for e in events])
+    fast_insert(Event, [{**row, "data": connection.ops.adapt_json_value(row["data"], None)} for row in rows])
 
 
 def deliver(event_ids: list[str]) -> None:

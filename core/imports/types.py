@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from core.accounts.services import department_code
 from core.db import fast_insert
-from core.erp import serializers, services, values
+from core.erp import services, values
 from core.erp.models import Customer, Item, SalesOrder
 from core.errors import ToolError
 from core.imports.fields import as_decimal, as_int, as_text
@@ -161,20 +161,24 @@ class CustomersSpec(ImportSpec):
         try:
             with transaction.atomic():
                 fast_insert(Customer, rows)
-            customers = [Customer(**o.record) for o in outcomes]
+            written = rows
         except IntegrityError:  # a concurrent writer created one of these accounts meanwhile
-            customers = self._one_by_one(outcomes)
-        self.audit(ctx, len(customers))
-        _publish_many("customer.created", [serializers.customer_data(c) for c in customers], ctx.job.user)
+            written = [{**row, "balance": 0, "blocked": False} for row in self._one_by_one(outcomes)]
+        self.audit(ctx, len(written))
+        # The event data of customer.created, the same fields ax_create_customer's event carries.
+        _publish_many("customer.created", [{
+            "customer_account": r["customer_account"], "name": r["name"], "currency": r["currency"],
+            "credit_limit": float(r["credit_limit"]), "balance": 0.0, "segment": r["segment"], "email": r["email"],
+            "blocked": False} for r in written], ctx.job.user)
 
-    def _one_by_one(self, outcomes: list[Outcome]) -> list[Customer]:
+    def _one_by_one(self, outcomes: list[Outcome]) -> list[dict[str, Any]]:
         written = []
         for outcome in outcomes:
             customer = Customer(**outcome.record)
             try:
                 with transaction.atomic():
                     customer.save(force_insert=True)
-                written.append(customer)
+                written.append(outcome.record)
             except IntegrityError:
                 outcome.fail("customer_account", "CUST_ALREADY_EXISTS",
                              f"customer {outcome.record['customer_account']} already exists")
