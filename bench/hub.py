@@ -56,7 +56,7 @@ def running_hub(extra_env: dict[str, str] | None = None, *, worker: bool = False
                                           stdout=subprocess.DEVNULL))
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 90  # a loaded machine starts slowly
             while True:
                 try:
                     requests.get(f"{base}/api/openapi.json", timeout=1)

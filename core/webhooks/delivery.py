@@ -13,12 +13,12 @@ import logging
 import queue
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
 
 from core.db import write_slot
 from core.events.models import Event
@@ -103,16 +103,18 @@ def send_claimed(token: str) -> int:
     return sent[0]
 
 
+def load_claimed(token: str) -> list[Delivery]:
+    """The deliveries moved to `sending` under this token, with subscription and event, in one query."""
+    return list(Delivery.objects.select_related("subscription", "event")
+                .filter(claim=token, status=Delivery.Status.SENDING).order_by("next_attempt_at"))
+
+
 def send_one(pk: int, token: str, due: datetime | None = None, *, preclaimed: bool = False) -> bool:
-    """Attempt one delivery if its claim still holds. The dispatcher claims a little ahead of
-    time, so wait for the due moment first. `preclaimed`: the dispatcher already moved the row
-    to `sending` under this token (its own senders); a task takes it pending -> sending here."""
-    if due is not None:
-        wait = (due - clock.now()).total_seconds()
-        if 0 < wait <= settings.WEBHOOK_LOOKAHEAD_MS / 1000 + 1:
-            time.sleep(wait)
-    now = clock.now()
+    """Attempt one delivery if its claim still holds and record the outcome at once.
+    `preclaimed`: the row is already `sending` under this token; else it is taken pending ->
+    sending here (a django-q2 task)."""
     if not preclaimed:
+        now = clock.now()
         with write_slot():
             claimed = Delivery.objects.filter(pk=pk, claim=token, status=Delivery.Status.PENDING).update(
                 status=Delivery.Status.SENDING, claimed_until=now + sending_lease(), last_attempt_at=now)
@@ -122,26 +124,46 @@ def send_one(pk: int, token: str, due: datetime | None = None, *, preclaimed: bo
                 .filter(pk=pk, claim=token, status=Delivery.Status.SENDING).first())
     if delivery is None:
         return False
-    if delivery.subscription.status != Subscription.Status.ACTIVE:  # paused or disabled since the claim
-        with write_slot():
-            Delivery.objects.filter(pk=pk, claim=token, status=Delivery.Status.SENDING).update(
-                status=Delivery.Status.PENDING, claim="", claimed_until=None)
-        return False
-    automatic = not delivery.next_trigger
-    if automatic and delivery.created < now - expiry():
-        _finish(delivery, token, now, None, error="expired: not delivered within "
-                f"{settings.WEBHOOK_EXPIRY_DAYS} days; retry it manually to send it again")
-        return True
+    outcome = attempt(delivery, token, due)
+    record([outcome])
+    return not outcome.release
+
+
+@dataclass
+class Outcome:
+    """What one attempt did, waiting to be recorded."""
+
+    delivery: Delivery
+    token: str
+    started: datetime
+    result: transport.Result | None  # None: nothing was sent (expired, or released)
+    error: str = ""
+    release: bool = False  # the subscription was paused or disabled since the claim: back to the queue
+
+
+def attempt(delivery: Delivery, token: str, due: datetime | None = None) -> Outcome:
+    """Sign and POST one claimed delivery; no database writes. The dispatcher claims a little
+    ahead of time, so wait for the due moment first."""
+    if due is not None:
+        wait = (due - clock.now()).total_seconds()
+        if 0 < wait <= settings.WEBHOOK_LOOKAHEAD_MS / 1000 + 1:
+            time.sleep(wait)
+    now = clock.now()
+    sub = delivery.subscription
+    if sub.status != Subscription.Status.ACTIVE:
+        return Outcome(delivery, token, now, None, release=True)
+    if not delivery.next_trigger and delivery.created < now - expiry():
+        return Outcome(delivery, token, now, None, error="expired: not delivered within "
+                       f"{settings.WEBHOOK_EXPIRY_DAYS} days; retry it manually to send it again")
     body = payload(delivery.event)
     try:
-        secrets = signing_secrets(delivery.subscription, now)
+        secrets = signing_secrets(sub, now)
     except InvalidToken:
         result = transport.Result(None, 0, "secret", "the signing secret cannot be decrypted (SECRET_KEY changed?); "
                                   "rotate the secret")
     else:
-        result = transport.post(delivery.subscription.url, body, headers_for(delivery.event.event_id, body, secrets))
-    _finish(delivery, token, now, result)
-    return True
+        result = transport.post(sub.url, body, headers_for(delivery.event.event_id, body, secrets))
+    return Outcome(delivery, token, now, result)
 
 
 def _retry_delay(delivery: Delivery, result: transport.Result) -> timedelta | None:
@@ -156,46 +178,72 @@ def _retry_delay(delivery: Delivery, result: transport.Result) -> timedelta | No
     return delay
 
 
-def _finish(delivery: Delivery, token: str, started: datetime, result: transport.Result | None, *,
-            error: str = "") -> None:
-    """Record the attempt and move the delivery (and maybe its subscription) on, in one transaction."""
-    now = clock.now()
-    sub = delivery.subscription
-    trigger, _, by = delivery.next_trigger.partition(":")
-    fields: dict = {"claim": "", "claimed_until": None, "next_trigger": ""}
-    sub_changes: dict = {}
-    sub_filter = Q()
+_UPDATED = ["status", "attempts", "cycle_attempts", "last_status", "last_error", "last_attempt_at",
+            "next_attempt_at", "finished", "claim", "claimed_until", "next_trigger"]
+
+
+def _apply(o: Outcome, now: datetime, subs: dict[int, dict]) -> Attempt | None:
+    """Move o.delivery on in memory; note subscription changes in `subs`; return the attempt row."""
+    d, result = o.delivery, o.result
+    d.claim, d.claimed_until = "", None
+    if o.release:
+        d.status = Delivery.Status.PENDING
+        return None
+    trigger, _, by = d.next_trigger.partition(":")
+    d.next_trigger = ""
     if result is None:  # expired without sending
-        fields.update(status=Delivery.Status.FAILED, finished=now, last_error=error[:500])
+        d.status, d.finished, d.next_attempt_at, d.last_error = Delivery.Status.FAILED, now, None, o.error[:500]
+        return None
+    row = Attempt(delivery=d, number=d.attempts + 1, started=o.started, status_code=result.status,
+                  duration_ms=result.duration_ms, success=result.ok, error_class=result.error_class,
+                  error=result.error, response_excerpt=result.excerpt,
+                  trigger=Attempt.Trigger.MANUAL if trigger == "manual" else Attempt.Trigger.AUTOMATIC,
+                  triggered_by=by[:150])
+    delay = None if result.ok or result.status == 410 else _retry_delay(d, result)
+    d.attempts += 1
+    d.cycle_attempts += 1
+    d.last_status, d.last_error, d.last_attempt_at = result.status, result.error, o.started
+    if result.ok:
+        d.status, d.finished, d.next_attempt_at = Delivery.Status.SUCCEEDED, now, None
+    elif delay is not None and d.created + expiry() > now + delay:
+        d.status, d.next_attempt_at = Delivery.Status.PENDING, now + delay
     else:
-        fields.update(attempts=delivery.attempts + 1, cycle_attempts=delivery.cycle_attempts + 1,
-                      last_status=result.status, last_error=result.error, last_attempt_at=started)
-        delay = None if result.ok or result.status == 410 else _retry_delay(delivery, result)
-        if result.ok:
-            fields.update(status=Delivery.Status.SUCCEEDED, finished=now, next_attempt_at=None)
-            if sub.failing_since or not sub.last_success_at or sub.last_success_at < now - _SUCCESS_WRITE_EVERY:
-                sub_changes = {"last_success_at": now, "failing_since": None}
-        elif delay is not None and delivery.created + expiry() > now + delay:
-            fields.update(status=Delivery.Status.PENDING, next_attempt_at=now + delay)
-        else:
-            fields.update(status=Delivery.Status.FAILED, finished=now, next_attempt_at=None)
-        if not result.ok:
-            if result.status == 410:
-                sub_changes = {"status": Subscription.Status.DISABLED, "updated": now,
-                               "disabled_reason": f"the endpoint answered 410 Gone on {now:%Y-%m-%d %H:%M:%S} UTC "
-                                                  f"(delivery {delivery.delivery_id})"}
-                sub_filter = Q(status=Subscription.Status.ACTIVE)
-            elif sub.failing_since is None:
-                sub_changes = {"failing_since": now}
-                sub_filter = Q(failing_since__isnull=True)
+        d.status, d.finished, d.next_attempt_at = Delivery.Status.FAILED, now, None
+    sub = d.subscription
+    state = subs.setdefault(sub.pk, {"sub": sub, "failing_since": sub.failing_since, "changes": {}})
+    if result.ok:
+        if state["failing_since"] or not sub.last_success_at or sub.last_success_at < now - _SUCCESS_WRITE_EVERY:
+            state["changes"].update(last_success_at=now, failing_since=None)
+        state["failing_since"] = None
+    elif result.status == 410:
+        state["gone"] = f"the endpoint answered 410 Gone on {now:%Y-%m-%d %H:%M:%S} UTC (delivery {d.delivery_id})"
+    elif state["failing_since"] is None:
+        state["failing_since"] = now
+        state["changes"]["failing_since"] = now
+    return row
+
+
+def record(outcomes: list[Outcome]) -> None:
+    """Record attempts and move deliveries (and subscriptions) on, all in one transaction: one
+    bulk insert and one bulk update whatever the number of outcomes. An outcome whose claim no
+    longer holds (recovered meanwhile after its lease ran out) keeps its attempt row only."""
+    if not outcomes:
+        return
+    now = clock.now()
+    subs: dict[int, dict] = {}
+    rows = [_apply(o, now, subs) for o in outcomes]
     with write_slot(), transaction.atomic():
-        if result is not None:
-            Attempt.objects.create(
-                delivery=delivery, number=delivery.attempts + 1, started=started, status_code=result.status,
-                duration_ms=result.duration_ms, success=result.ok, error_class=result.error_class,
-                error=result.error, response_excerpt=result.excerpt,
-                trigger=Attempt.Trigger.MANUAL if trigger == "manual" else Attempt.Trigger.AUTOMATIC,
-                triggered_by=by[:150])
-        Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING, claim=token).update(**fields)
-        if sub_changes:
-            Subscription.objects.filter(sub_filter, pk=sub.pk).update(**sub_changes)
+        current = Delivery.objects.filter(pk__in=[o.delivery.pk for o in outcomes], status=Delivery.Status.SENDING)
+        if not settings.USING_SQLITE:
+            current = current.select_for_update()
+        claims = dict(current.values_list("pk", "claim"))
+        Attempt.objects.bulk_create([row for row in rows if row is not None])
+        valid = [o.delivery for o in outcomes if claims.get(o.delivery.pk) == o.token]
+        if valid:
+            Delivery.objects.bulk_update(valid, _UPDATED)
+        for pk, state in subs.items():
+            if "gone" in state:
+                Subscription.objects.filter(pk=pk, status=Subscription.Status.ACTIVE).update(
+                    status=Subscription.Status.DISABLED, disabled_reason=state["gone"], updated=now)
+            elif state["changes"]:
+                Subscription.objects.filter(pk=pk).update(**state["changes"])

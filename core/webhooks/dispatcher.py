@@ -19,6 +19,7 @@ Any number of dispatchers may run: every claim is a conditional UPDATE.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -27,12 +28,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, connection
 from django.db.models import Q
 
 from core.db import write_slot
 from core.webhooks import clock, fanout
-from core.webhooks.delivery import expiry, send_one, sending_lease
+from core.webhooks.delivery import Outcome, attempt, expiry, load_claimed, record, sending_lease
 from core.webhooks.models import Delivery, Subscription
 
 log = logging.getLogger(__name__)
@@ -79,20 +80,81 @@ def claim_due(limit: int = 1000, *, sending: bool = False) -> list[Claimed]:
 
 
 Submit = Callable[..., object]
+Sink = Callable[[Outcome], None]
 
 
-def dispatch_due(submit: Submit, limit: int = 1000) -> int:
-    """Claim what is due and hand it on: each row to `submit(send_one, pk, token, due)` (the
-    dispatcher's own sender threads), or with WEBHOOK_SENDER=worker one django-q2 task per chunk."""
+def _record_now(outcome: Outcome) -> None:
+    record([outcome])
+
+
+def _send(delivery: Delivery, token: str, due: datetime | None, sink: Sink) -> None:
+    sink(attempt(delivery, token, due))
+
+
+def dispatch_due(submit: Submit, limit: int = 1000, sink: Sink = _record_now) -> int:
+    """Claim what is due and hand it on: each delivery to `submit(fn, …)` (the dispatcher's own
+    sender threads), whose outcome goes to `sink` (the dispatcher's batching recorder); or, with
+    WEBHOOK_SENDER=worker, one django-q2 task per chunk."""
     workers = fanout.workers_send()
     claimed = claim_due(limit, sending=not workers) if limit > 0 else []
     if workers:
         fanout.enqueue([c.token for c in claimed])
-    else:
-        for chunk in claimed:
-            for pk, due in chunk.rows:
-                submit(send_one, pk, chunk.token, due, preclaimed=True)
-    return sum(len(c.rows) for c in claimed)
+        return sum(len(c.rows) for c in claimed)
+    sent = 0
+    for chunk in claimed:
+        for delivery in load_claimed(chunk.token):
+            submit(_send, delivery, chunk.token, delivery.next_attempt_at, sink)
+            sent += 1
+    return sent
+
+
+class Recorder:
+    """Writes outcomes in batches from one thread: a transaction per batch rather than per
+    delivery, which is what lets one SQLite writer keep up with many sender threads."""
+
+    MAX_BATCH = 200
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="webhook-recorder", daemon=True)
+        self._thread.start()
+
+    def add(self, outcome: Outcome) -> None:
+        self._queue.put(outcome)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            batch: list[Outcome] = []
+            while True:
+                if item is None:
+                    stopping = True
+                else:
+                    batch.append(item)
+                if len(batch) >= self.MAX_BATCH:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            self._flush(batch)
+        connection.close()
+
+    def _flush(self, batch: list[Outcome]) -> None:
+        for attempt_no in range(3):
+            try:
+                record(batch)
+                return
+            except DatabaseError:
+                log.exception("webhook recorder: could not record %d outcome(s) (try %d)", len(batch), attempt_no + 1)
+                close_old_connections()
+                time.sleep(0.5)
+        # The deliveries stay `sending`; recovery sends them again once their lease runs out.
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(30)
 
 
 def _lookahead() -> timedelta:
@@ -129,10 +191,11 @@ def expire_and_disable() -> dict[str, int]:
     return {"expired": expired, "disabled": disabled}
 
 
-def tick(submit: Submit, state: dict[str, float] | None = None, limit: int = 1000) -> dict[str, int]:
+def tick(submit: Submit, state: dict[str, float] | None = None, limit: int = 1000,
+         sink: Sink = _record_now) -> dict[str, int]:
     """One round of the loop (tests call it directly)."""
     state = state if state is not None else {}
-    done = {"dispatched": dispatch_due(submit, limit)}
+    done = {"dispatched": dispatch_due(submit, limit, sink)}
     moment = time.monotonic()
     if moment - state.get("recovered", 0) >= RECOVER_EVERY:
         done["recovered"] = recover_stale()
@@ -169,7 +232,6 @@ class _Senders:
         except Exception:
             log.exception("webhook sender failed; the delivery is recovered when its lease runs out")
         finally:
-            close_old_connections()
             with self._lock:
                 self._busy -= 1
 
@@ -182,12 +244,14 @@ def run(stop: threading.Event | None = None) -> None:
     stop = stop or threading.Event()
     poll = settings.WEBHOOK_DISPATCH_POLL_MS / 1000
     senders = _Senders(settings.WEBHOOK_SEND_THREADS)
+    recorder = Recorder()
     state: dict[str, float] = {}
     log.info("webhook dispatcher started (poll %.0f ms, sender %s)", poll * 1000, settings.WEBHOOK_SENDER)
     try:
         while not stop.is_set():
             try:
-                tick(senders.submit, state, limit=1000 if fanout.workers_send() else senders.free())
+                tick(senders.submit, state, limit=1000 if fanout.workers_send() else senders.free(),
+                     sink=recorder.add)
             except DatabaseError:
                 log.exception("webhook dispatcher: database error; retrying in 1 s")
                 close_old_connections()
@@ -196,4 +260,5 @@ def run(stop: threading.Event | None = None) -> None:
             stop.wait(poll)
     finally:
         senders.shutdown()
-        close_old_connections()
+        recorder.close()
+        connection.close()

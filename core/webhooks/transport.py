@@ -54,10 +54,10 @@ def _pool(scheme: str, ip: str, port: int, host: str) -> urllib3.HTTPConnectionP
         pool = _pools.get(key)
         if pool is None:
             if scheme == "https":
-                pool = urllib3.HTTPSConnectionPool(ip, port, maxsize=8, block=False, server_hostname=host,
+                pool = urllib3.HTTPSConnectionPool(ip, port, maxsize=32, block=False, server_hostname=host,
                                                    assert_hostname=host, cert_reqs="CERT_REQUIRED")
             else:
-                pool = urllib3.HTTPConnectionPool(ip, port, maxsize=8, block=False)
+                pool = urllib3.HTTPConnectionPool(ip, port, maxsize=32, block=False)
             if len(_pools) > 500:  # many endpoints over a long life: start over rather than grow
                 _pools.clear()
             _pools[key] = pool
