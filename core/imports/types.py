@@ -109,6 +109,26 @@ class ImportSpec(ABC):
         except ToolError as error:
             outcome.fail(column, error.code, error.message)
 
+    def insert_new(self, model, outcomes: list[Outcome], rows: list[dict[str, Any]], code: str,
+                   label: str) -> list[dict[str, Any]]:
+        """Insert the rows in one statement; if a concurrent writer took one of their keys since
+        check(), insert one by one and fail only the rows whose key is taken. Returns the rows written."""
+        try:
+            with transaction.atomic():
+                fast_insert(model, rows)
+            return rows
+        except IntegrityError:
+            pass
+        written = []
+        for outcome, row in zip(outcomes, rows, strict=True):
+            try:
+                with transaction.atomic():
+                    fast_insert(model, [row])
+                written.append(row)
+            except IntegrityError:
+                outcome.fail(self.key, code, f"{label} {outcome.record[self.key]} already exists")
+        return written
+
     def audit(self, ctx: WriteContext, count: int) -> None:
         """One audit row per imported record, written in one statement."""
         user = ctx.job.user
@@ -158,31 +178,13 @@ class CustomersSpec(ImportSpec):
 
     def write(self, outcomes: list[Outcome], ctx: WriteContext) -> None:
         rows = [{**o.record, "balance": 0, "blocked": False, "created": ctx.now, "updated": ctx.now} for o in outcomes]
-        try:
-            with transaction.atomic():
-                fast_insert(Customer, rows)
-            written = rows
-        except IntegrityError:  # a concurrent writer created one of these accounts meanwhile
-            written = [{**row, "balance": 0, "blocked": False} for row in self._one_by_one(outcomes)]
+        written = self.insert_new(Customer, outcomes, rows, "CUST_ALREADY_EXISTS", "customer")
         self.audit(ctx, len(written))
         # The event data of customer.created, the same fields ax_create_customer's event carries.
         _publish_many("customer.created", [{
             "customer_account": r["customer_account"], "name": r["name"], "currency": r["currency"],
             "credit_limit": float(r["credit_limit"]), "balance": 0.0, "segment": r["segment"], "email": r["email"],
             "blocked": False} for r in written], ctx.job.user)
-
-    def _one_by_one(self, outcomes: list[Outcome]) -> list[dict[str, Any]]:
-        written = []
-        for outcome in outcomes:
-            customer = Customer(**outcome.record)
-            try:
-                with transaction.atomic():
-                    customer.save(force_insert=True)
-                written.append(outcome.record)
-            except IntegrityError:
-                outcome.fail("customer_account", "CUST_ALREADY_EXISTS",
-                             f"customer {outcome.record['customer_account']} already exists")
-        return written
 
 
 class ItemsSpec(ImportSpec):
@@ -214,21 +216,9 @@ class ItemsSpec(ImportSpec):
 
     def write(self, outcomes: list[Outcome], ctx: WriteContext) -> None:
         rows = [{**o.record, "reserved": 0, "created": ctx.now, "updated": ctx.now} for o in outcomes]
-        try:
-            with transaction.atomic():
-                fast_insert(Item, rows)
-            written = len(rows)
-        except IntegrityError:
-            written = 0
-            for outcome in outcomes:
-                try:
-                    with transaction.atomic():
-                        Item(**outcome.record).save(force_insert=True)
-                    written += 1
-                except IntegrityError:
-                    outcome.fail("item_id", "ITEM_ALREADY_EXISTS", f"item {outcome.record['item_id']} already exists")
+        written = self.insert_new(Item, outcomes, rows, "ITEM_ALREADY_EXISTS", "item")
         # Items have no event in the catalogue; the audit rows record them.
-        self.audit(ctx, written)
+        self.audit(ctx, len(written))
 
 
 class SalesOrdersSpec(ImportSpec):

@@ -113,3 +113,17 @@ def test_failed_rows_file_has_error_column_and_neutralised_formulas(writer, erp)
     lines = text.strip().splitlines()
     assert lines[0] == "line,customer_account,name,currency,credit_limit,segment,email,errors"
     assert "'=HYPERLINK" in lines[1] and "INVALID_CURRENCY" in lines[1]
+
+
+def test_a_key_taken_after_the_check_fails_only_its_row(writer, erp, monkeypatch):
+    from core.imports.types import CustomersSpec
+
+    def check_then_race(self, outcomes):  # another writer creates C-81 right after the check
+        Customer.objects.create(customer_account="C-81", name="Race", currency="EUR")
+
+    monkeypatch.setattr(CustomersSpec, "check", check_then_race)
+    job = run_import(writer, "customers", HEADER + "C-80,A,EUR,0\nC-81,B,EUR,0\nC-82,C,EUR,0\n")
+    assert (job.successful, job.failed) == (2, 1)
+    assert errors_of(job) == [(3, "customer_account", "CUST_ALREADY_EXISTS")]
+    assert Customer.objects.get(customer_account="C-81").name == "Race"
+    assert AuditEntry.objects.filter(batch_id=job.job_id).count() == 2
