@@ -186,6 +186,12 @@ IMPORT_MAX_FILE_BYTES = env_int("IMPORT_MAX_FILE_BYTES", 200 * 1024 * 1024, mini
 IMPORT_MAX_UNPACKED_BYTES = env_int("IMPORT_MAX_UNPACKED_BYTES", 1024 * 1024 * 1024, minimum=1024)
 IMPORT_STALE_SECONDS = env_int("IMPORT_STALE_SECONDS", 60, minimum=5)
 IMPORT_MAX_ATTEMPTS = env_int("IMPORT_MAX_ATTEMPTS", 5, minimum=1)
+# ROI metrics (README "ROI metrics"): the hourly rate, in whole ROI_CURRENCY units, of users
+# whose profile and department set none; rates with cents go on departments and profiles.
+ROI_DEFAULT_HOURLY_RATE = env_int("ROI_DEFAULT_HOURLY_RATE", 50, minimum=0)
+ROI_CURRENCY = env_str("ROI_CURRENCY", "EUR").strip().upper()
+if len(ROI_CURRENCY) != 3 or not (ROI_CURRENCY.isascii() and ROI_CURRENCY.isalpha()):
+    raise ImproperlyConfigured(f"ROI_CURRENCY must be a three-letter currency code, got {ROI_CURRENCY!r}")
 BASE_CURRENCY = env_str("BASE_CURRENCY", "EUR").upper()
 WEBHOOK_ALLOWED_NETWORKS = env_networks("WEBHOOK_ALLOWED_NETWORKS")
 # Webhook delivery (see README "Webhooks").

@@ -1,0 +1,129 @@
+"""ROI results: exact integer sums inside, figures rounded once, half-up, on the way out.
+
+A group's sums are integers: operations, successful operations, milliseconds saved, and
+cost units (milliseconds saved x hourly rate in cents; 3,600,000 units are one cent). Sums
+of sums stay exact, so a total never differs from the sum of the audit rows it covers;
+only the figures shown are rounded, each from its own exact sum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+MS_PER_HOUR = 3_600_000
+UNITS_PER_CENT = MS_PER_HOUR  # ms x cents/h -> cents
+
+ENTITY_GROUPINGS = ("tool", "user", "department")
+PERIOD_GROUPINGS = ("day", "week", "month")
+GROUPINGS = ENTITY_GROUPINGS + PERIOD_GROUPINGS
+
+
+def round_half_up(numerator: int, denominator: int) -> int:
+    """numerator / denominator rounded half-up (numerator >= 0, denominator > 0), exactly."""
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+def _fixed(value: int, places: int) -> Decimal:
+    """An integer count of 10**-places units as a Decimal with that many places."""
+    return Decimal(value).scaleb(-places)
+
+
+@dataclass
+class Figures:
+    operations: int = 0
+    successful: int = 0
+    saved_ms: int = 0
+    cost_units: int = 0
+
+    def add(self, operations: int, successful: int, saved_ms: int, rate_cents: int) -> None:
+        self.operations += operations
+        self.successful += successful
+        self.saved_ms += saved_ms
+        self.cost_units += saved_ms * rate_cents
+
+    def merge(self, other: Figures) -> None:
+        self.operations += other.operations
+        self.successful += other.successful
+        self.saved_ms += other.saved_ms
+        self.cost_units += other.cost_units
+
+    @property
+    def time_saved_hours(self) -> Decimal:
+        return _fixed(round_half_up(self.saved_ms, MS_PER_HOUR // 100), 2)
+
+    @property
+    def avg_time_saved_sec(self) -> Decimal:
+        """Seconds saved per operation, failed operations included (they save nothing)."""
+        if not self.operations:
+            return _fixed(0, 1)
+        return _fixed(round_half_up(self.saved_ms, 100 * self.operations), 1)
+
+    @property
+    def cost_saved(self) -> Decimal:
+        return _fixed(round_half_up(self.cost_units, UNITS_PER_CENT), 2)
+
+    def as_dict(self, currency: str) -> dict[str, Any]:
+        return {
+            "operations": self.operations,
+            "successful": self.successful,
+            "avg_time_saved_sec": self.avg_time_saved_sec,
+            "total_time_saved_hours": self.time_saved_hours,
+            f"cost_saved_{currency.lower()}": self.cost_saved,
+        }
+
+
+@dataclass
+class Row:
+    """One entry of a grouping: a tool, user, department, day, ISO week or month."""
+
+    key: str | None  # tool name, username, department code, or the period's label
+    figures: Figures = field(default_factory=Figures)
+    name: str | None = None  # the department's name
+    start: date | None = None  # first day of a period
+    baseline_sec: int | None = None  # a tool's current baseline
+
+    def as_dict(self, grouping: str, currency: str) -> dict[str, Any]:
+        head: dict[str, Any] = {grouping: self.key}
+        if grouping == "tool":
+            head["baseline_sec"] = self.baseline_sec
+        elif grouping == "department":
+            head["name"] = self.name
+        elif grouping == "week":
+            head["week_start"] = self.start.isoformat() if self.start else None
+        return {**head, **self.figures.as_dict(currency)}
+
+
+@dataclass
+class Metrics:
+    date_from: date
+    date_to: date
+    group_by: str
+    currency: str
+    default_hourly_rate: Decimal
+    total: Figures
+    groups: dict[str, list[Row]]  # grouping -> rows: tool, user, department, and a period if asked
+
+    @property
+    def cost_key(self) -> str:
+        return f"cost_saved_{self.currency.lower()}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The shape of ax_get_roi_metrics (story 7.6)."""
+        total = self.total
+        result: dict[str, Any] = {
+            "date_from": self.date_from.isoformat(),
+            "date_to": self.date_to.isoformat(),
+            "group_by": self.group_by,
+            "currency": self.currency,
+            "total_operations": total.operations,
+            "successful_operations": total.successful,
+            "total_time_saved_hours": total.time_saved_hours,
+            f"total_cost_saved_{self.currency.lower()}": total.cost_saved,
+            "avg_time_saved_sec": total.avg_time_saved_sec,
+        }
+        for grouping, rows in self.groups.items():
+            result[f"by_{grouping}"] = [row.as_dict(grouping, self.currency) for row in rows]
+        return result

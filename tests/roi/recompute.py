@@ -1,0 +1,109 @@
+"""An independent recomputation of ROI metrics straight from the audit rows, in Python.
+
+Deliberately shares no code with core.roi: it reads AuditEntry row by row, resolves each
+row's rate with the ORM, sums exact fractions and rounds with Decimal at the end. The tests
+compare ax_get_roi_metrics against it to the cent.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from fractions import Fraction
+from typing import Any
+
+from django.conf import settings
+
+from core.accounts.models import Department, Profile
+from core.roi.models import Baseline
+from core.tools.models import AuditEntry
+
+NOT_COUNTED = {"ax_batch_operations", "ax_bulk_import"}
+
+
+def _round(value: Fraction, places: str) -> Decimal:
+    with localcontext() as ctx:
+        ctx.prec = 60
+        exact = Decimal(value.numerator) / Decimal(value.denominator)
+        return exact.quantize(Decimal(places), rounding=ROUND_HALF_UP)
+
+
+class _Sum:
+    def __init__(self) -> None:
+        self.operations = 0
+        self.successful = 0
+        self.seconds = Fraction(0)
+        self.cost = Fraction(0)
+
+    def figures(self) -> dict[str, Any]:
+        avg = self.seconds / self.operations if self.operations else Fraction(0)
+        return {"operations": self.operations, "successful": self.successful,
+                "avg_time_saved_sec": _round(avg, "0.1"),
+                "total_time_saved_hours": _round(self.seconds / 3600, "0.01"),
+                "cost_saved_eur": _round(self.cost, "0.01")}
+
+
+def _rate(row: AuditEntry, profiles: dict[int, Profile], departments: dict[str, Department]) -> Fraction:
+    profile = profiles.get(row.user_id)
+    if profile is not None and profile.hourly_rate is not None:
+        return Fraction(profile.hourly_rate)
+    department = departments.get(row.department)
+    if department is not None and department.hourly_rate is not None:
+        return Fraction(department.hourly_rate)
+    return Fraction(Decimal(str(settings.ROI_DEFAULT_HOURLY_RATE)))
+
+
+def _periods(day: date) -> dict[str, str]:
+    iso = day.isocalendar()
+    return {"day": day.isoformat(), "week": f"{iso.year}-W{iso.week:02d}", "month": day.strftime("%Y-%m")}
+
+
+def recompute(date_from: date, date_to: date) -> dict[str, Any]:
+    """{"total": figures, "tool"|"user"|"department"|"day"|"week"|"month": {key: figures}}"""
+    baselines = {b.tool: b.seconds for b in Baseline.objects.all()}
+    profiles = {p.user_id: p for p in Profile.objects.all()}
+    departments = {d.code: d for d in Department.objects.all()}
+    start = datetime.combine(date_from, time.min, tzinfo=UTC)
+    end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC)
+    total = _Sum()
+    groups: dict[str, dict[Any, _Sum]] = defaultdict(lambda: defaultdict(_Sum))
+    for row in AuditEntry.objects.filter(created__gte=start, created__lt=end).order_by("id"):
+        if row.replayed or row.tool in NOT_COUNTED:
+            continue
+        saved = Fraction(0)
+        if row.success:
+            saved = max(Fraction(0), Fraction(baselines.get(row.tool, 0)) - Fraction(row.duration_ms, 1000))
+        cost = saved / 3600 * _rate(row, profiles, departments)
+        keys = {"tool": row.tool, "user": row.username or None, "department": row.department or None,
+                **_periods(row.created.astimezone(UTC).date())}
+        for target in [total, *(groups[g][k] for g, k in keys.items())]:
+            target.operations += 1
+            target.successful += 1 if row.success else 0
+            target.seconds += saved
+            target.cost += cost
+    result: dict[str, Any] = {"total": total.figures()}
+    for grouping, sums in groups.items():
+        result[grouping] = {key: s.figures() for key, s in sums.items()}
+    return result
+
+
+FIGURES = ("operations", "successful", "avg_time_saved_sec", "total_time_saved_hours", "cost_saved_eur")
+
+
+def from_result(result: dict[str, Any], group_by: str) -> dict[str, Any]:
+    """The tool's output in recompute()'s shape: groupings keyed by entry, empty periods left out."""
+    total = {"operations": result["total_operations"], "successful": result["successful_operations"],
+             "avg_time_saved_sec": result["avg_time_saved_sec"],
+             "total_time_saved_hours": result["total_time_saved_hours"],
+             "cost_saved_eur": result["total_cost_saved_eur"]}
+    out: dict[str, Any] = {"total": total}
+    for grouping in ("tool", "user", "department", group_by):
+        entries = result[f"by_{grouping}"]
+        out[grouping] = {e[grouping]: {f: e[f] for f in FIGURES} for e in entries if e["operations"]}
+    return out
+
+
+def expected_for(date_from: date, date_to: date, group_by: str) -> dict[str, Any]:
+    full = recompute(date_from, date_to)
+    return {k: full.get(k, {}) for k in ("total", "tool", "user", "department", group_by)}
