@@ -61,7 +61,7 @@ def running_hub(extra_env: dict[str, str] | None = None, *, worker: bool = False
                 try:
                     requests.get(f"{base}/api/openapi.json", timeout=1)
                     break
-                except requests.ConnectionError:
+                except (requests.ConnectionError, requests.Timeout):
                     if time.monotonic() > deadline:
                         raise RuntimeError("the hub did not start") from None
                     time.sleep(0.1)
