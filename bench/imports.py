@@ -101,6 +101,21 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _switches() -> tuple[int, int]:
+    """(voluntary, involuntary) context switches: waits for I/O or locks, and preemptions."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_nvcsw, usage.ru_nivcsw
+
+
+def _measured(fn) -> dict:
+    """Run fn, returning its result with wall seconds, CPU seconds and context switches."""
+    switches, started, cpu = _switches(), time.perf_counter(), _cpu_seconds()
+    value = fn()
+    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+    waits, preempted = (after - before for after, before in zip(_switches(), switches, strict=True))
+    return {"value": value, "seconds": seconds, "cpu": cpu, "waits": waits, "preempted": preempted}
+
+
 def _instrument() -> dict[str, list[float]]:
     """Wrap the engine's phases with wall and CPU timers (a few calls per chunk, so the
     overhead is negligible); returns name -> [wall s, cpu s, calls], times inclusive."""
@@ -180,9 +195,7 @@ def child_ours(spec: dict) -> dict:
 
         profiler = cProfile.Profile()
         profiler.enable()
-    started, cpu = time.perf_counter(), _cpu_seconds()
-    outcome = run_import(spec["job"])
-    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+    timing = _measured(lambda: run_import(spec["job"]))
     if profiler is not None:
         import io
         import pstats
@@ -196,9 +209,9 @@ def child_ours(spec: dict) -> dict:
     peak = _peak_mb()
     job = ImportJob.objects.get(pk=spec["job"])
     customers = Customer.objects.filter(customer_account__startswith="CU0").count()
-    return {"outcome": outcome, "seconds": seconds, "cpu": cpu, "peak_mb": peak, "baseline_mb": baseline,
-            "phases": phases, "status": job.status, "total": job.total, "successful": job.successful,
-            "failed": job.failed, "last_error": job.last_error, "customers": customers,
+    return {**timing, "peak_mb": peak, "baseline_mb": baseline, "phases": phases, "status": job.status,
+            "total": job.total, "successful": job.successful, "failed": job.failed, "last_error": job.last_error,
+            "customers": customers,
             "audit": AuditEntry.objects.filter(batch_id=job.job_id).count(),
             "events": Event.objects.filter(type="customer.created").count()}
 
@@ -225,14 +238,20 @@ def child_die(spec: dict) -> dict:
                 batch_size = 5000
 
     baseline = _peak_mb()
-    started, cpu = time.perf_counter(), _cpu_seconds()
-    with open(spec["file"], encoding="utf-8", newline="") as f:
-        dataset = tablib.Dataset().load(f.read(), format="csv")
-    loaded = time.perf_counter() - started
-    result = CustomerResource().import_data(dataset, dry_run=False)
-    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+    loaded = 0.0
+
+    def load_and_import():
+        nonlocal loaded
+        started = time.perf_counter()
+        with open(spec["file"], encoding="utf-8", newline="") as f:
+            dataset = tablib.Dataset().load(f.read(), format="csv")
+        loaded = time.perf_counter() - started
+        return CustomerResource().import_data(dataset, dry_run=False)
+
+    timing = _measured(load_and_import)
+    result = timing.pop("value")
     errors = [str(e.error) for _, row_errors in result.row_errors()[:3] for e in row_errors[:1]]
-    return {"seconds": seconds, "cpu": cpu, "load_seconds": loaded, "peak_mb": _peak_mb(), "baseline_mb": baseline,
+    return {**timing, "load_seconds": loaded, "peak_mb": _peak_mb(), "baseline_mb": baseline,
             "has_errors": result.has_errors() or result.has_validation_errors(), "errors": errors,
             "totals": dict(result.totals),
             "customers": Customer.objects.filter(customer_account__startswith="CU0").count()}
@@ -272,7 +291,8 @@ def _rates(result: dict, rows: int) -> str:
     result["rows_per_s"] = rows / result["seconds"]
     result["rows_per_cpu_s"] = rows / max(result["cpu"], 1e-9)
     return (f"{result['seconds']:7.2f} s {result['rows_per_s']:>8,.0f} rows/s  (CPU {result['cpu']:6.2f} s, "
-            f"{result['rows_per_cpu_s']:>7,.0f} rows per CPU-second)")
+            f"{result['rows_per_cpu_s']:>7,.0f} rows per CPU-second; {result['waits']:,} waits, "
+            f"{result['preempted']:,} preemptions)")
 
 
 def run_ours(label: str, path: Path, fmt: str, rows: int, batch_size: int, *, phases: bool = False,
