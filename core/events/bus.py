@@ -107,11 +107,14 @@ def _store(entries: list[tuple[str, dict[str, Any]]], *, user: Any, via: str,
         user = user if getattr(user, "pk", None) else None
         username = getattr(user, "username", "") or ""
         now = timezone.now()
+        bulk = len(entries) >= _FAST_INSERT_FROM
+        # One JSON encoding per event: on the bulk path the text goes straight into the column.
+        encode = _json_text if bulk else jsonable
         rows = [
             {"event_id": new_event_id(), "type": event_type, "created": now, "user_id": getattr(user, "pk", None),
              "username": username, "audit_id": audit_id, "fanned_out": False, "fanout_error": "",
-             "data": jsonable({**data, "caused_by": {"user": username or None, "audit_id": audit_id,
-                                                    "via": via or None}})}
+             "data": encode({**data, "caused_by": {"user": username or None, "audit_id": audit_id,
+                                                  "via": via or None}})}
             for (event_type, data), audit_id in zip(entries, audit_ids, strict=True)
         ]
         if transaction.get_connection().in_atomic_block:
@@ -133,11 +136,20 @@ def _insert(rows: list[dict[str, Any]]) -> None:
         return
     # Bulk imports publish thousands of events per batch: one executemany without building
     # a model instance and its INSERT per event, which would cost more than the import itself.
-    from django.db import connection
-
     from core.db import fast_insert
 
-    fast_insert(Event, [{**row, "data": connection.ops.adapt_json_value(row["data"], None)} for row in rows])
+    fast_insert(Event, rows)
+
+
+def _json_text(data: dict[str, Any]):
+    from django.db import connection
+
+    text = json.dumps(data, default=_default)
+    if connection.vendor == "postgresql":
+        from psycopg.types.json import Jsonb
+
+        return Jsonb(data, dumps=lambda _: text)
+    return text
 
 
 def deliver(event_ids: list[str]) -> None:

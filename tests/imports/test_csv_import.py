@@ -127,3 +127,12 @@ def test_a_key_taken_after_the_check_fails_only_its_row(writer, erp, monkeypatch
     assert errors_of(job) == [(3, "customer_account", "CUST_ALREADY_EXISTS")]
     assert Customer.objects.get(customer_account="C-81").name == "Race"
     assert AuditEntry.objects.filter(batch_id=job.job_id).count() == 2
+
+
+def test_large_batch_events_are_stored_as_real_json(writer, erp):
+    rows = "".join(f"J-{n:03d},Näme {n},EUR,{n}.5\n" for n in range(60))
+    job = run_import(writer, "customers", HEADER + rows, batch_size=100)
+    assert job.successful == 60
+    event = Event.objects.get(type="customer.created", data__customer_account="J-007")
+    assert event.data["name"] == "Näme 7" and event.data["credit_limit"] == 7.5
+    assert event.data["caused_by"]["user"] == "writer" and event.username == "writer"
