@@ -113,6 +113,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # A file (not :memory:) so threads and subprocesses in tests share it; one per process so
     # two test runs on one machine never share a database.
     _db["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+else:
+    # One test database per process here too, so two test runs against one server never collide.
+    _db["TEST"] = {"NAME": f"test_{_db['NAME']}_{os.getpid()}"}
 DATABASES = {"default": _db}
 USING_SQLITE = _db["ENGINE"] == "django.db.backends.sqlite3"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
