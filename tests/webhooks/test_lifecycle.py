@@ -25,6 +25,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _database_url() -> str:
+    """The test database, for a subprocess (SQLite file or PostgreSQL)."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 def _attempts(n: int) -> Delivery:
     return wait_until(lambda: Delivery.objects.filter(attempts__gte=n).exclude(status="sending").first())
 
@@ -132,7 +141,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(erp, writer, receiver, worke
     order(writer)
     (claimed,) = dispatcher.claim_due()
     token = claimed.token
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+    env = {**os.environ, "DATABASE_URL": _database_url(),
            "SECRET_KEY": django_settings.SECRET_KEY, "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
            "WEBHOOK_TIMEOUT_MS": str(django_settings.WEBHOOK_TIMEOUT_MS), "DJANGO_SETTINGS_MODULE": "core.settings"}
     code = ("import django; django.setup(); from core.webhooks.tasks import send_claimed; "
