@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.urls import NoReverseMatch, reverse
 
-from core.accounts.roles import MCP_ADMIN, MCP_READ, has_role
+from core.accounts.roles import MCP_ADMIN, MCP_READ, STAKEHOLDER, has_role
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ AREAS: list[Area] = [
     Area("dashboard:batches", "Batches", MCP_READ, "Batch runs with live progress and per-operation results."),
     Area("dashboard:imports", "Imports", MCP_READ, "Bulk imports of customers, items and orders from CSV or Excel."),
     Area("dashboard:webhooks", "Webhooks", MCP_ADMIN, "Subscriptions, live deliveries, retries, the event store."),
+    Area("dashboard:roi", "ROI", STAKEHOLDER, "Operations, hours and money saved against manual baselines."),
     Area("dashboard:tools", "Tools", MCP_READ, "The ax_* tools with their roles and input schemas."),
     # Later areas add one line here, e.g.:
     # Area("dashboard:webhooks", "Webhooks", MCP_READ, "Subscriptions and deliveries."),

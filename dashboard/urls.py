@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from dashboard import audit, batches, imports, vendor, views
+from dashboard import audit, batches, imports, roi, vendor, views
 
 app_name = "dashboard"
 urlpatterns = [
@@ -20,6 +20,12 @@ urlpatterns = [
     path("imports/<str:job_id>/resume/", imports.import_resume, name="import_resume"),
     path("imports/<str:job_id>/failed-rows.csv", imports.import_failed_rows, name="import_failed_rows"),
     path("", include("dashboard.webhook_urls")),  # /webhooks/… (dashboard/webhook_urls.py)
+    path("roi/", roi.roi_report, name="roi"),
+    path("roi/export.csv", roi.roi_export_csv, name="roi_csv"),
+    path("roi/export.xlsx", roi.roi_export_xlsx, name="roi_xlsx"),
+    path("roi/baselines/", roi.baseline_list, name="roi_baselines"),
+    path("roi/baselines/new/", roi.baseline_new, name="roi_baseline_new"),
+    path("roi/baselines/<int:pk>/", roi.baseline_edit, name="roi_baseline_edit"),
     path("tools/", views.tools, name="tools"),
     path("vendor/plotly-<str:version>.min.js", vendor.plotly_js, name="plotly_js"),
 ]

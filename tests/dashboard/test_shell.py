@@ -42,7 +42,8 @@ def test_login_with_the_form_lands_on_the_first_page_of_the_role(client, reader,
     client.post("/accounts/logout/")
     landed = client.post("/accounts/login/", {"username": "stakeholder", "password": "stake-pass-1", "next": "/"},
                          follow=True)
-    assert landed.status_code == 200 and b"Welcome, stakeholder" in landed.content
+    assert landed.redirect_chain == [("/", 302), ("/roi/", 302)]
+    assert landed.status_code == 200 and b"Return on investment" in landed.content
 
 
 def test_login_returns_to_the_page_asked_for(client, reader):
@@ -65,7 +66,7 @@ def test_logout_is_a_post_and_ends_the_session(as_reader):
 
 
 @pytest.mark.parametrize("who, expected", [
-    ("as_admin", ["Overview", "Audit log", "Batches", "Imports", "Webhooks", "Tools", "Admin"]),
+    ("as_admin", ["Overview", "Audit log", "Batches", "Imports", "Webhooks", "ROI", "Tools", "Admin"]),
     ("as_writer", ["Overview", "Audit log", "Batches", "Imports", "Tools"]),
     ("as_reader", ["Overview", "Audit log", "Batches", "Imports", "Tools"]),
 ])
@@ -80,9 +81,10 @@ def test_a_stakeholder_sees_no_operations_page(as_stakeholder):
     for url in ALL_PAGES:
         assert as_stakeholder.get(url).status_code == 403, url
     home = as_stakeholder.get("/")
-    assert home.status_code == 200
-    assert nav_labels(home) == []
-    assert b"Stakeholder" in home.content
+    assert home.status_code == 302 and home["Location"] == "/roi/"
+    roi = as_stakeholder.get("/roi/")
+    assert nav_labels(roi) == ["ROI"]
+    assert b"Stakeholder" in roi.content
 
 
 def test_a_user_without_a_role_is_told_to_ask_for_one(as_outsider):
@@ -102,12 +104,12 @@ def test_a_registered_area_appears_in_nav_and_overview_for_its_role(monkeypatch,
     response = as_reader.get("/overview/")
     assert "Webhooks" in nav_labels(response)
     assert b"Subscriptions and deliveries." in response.content
-    assert as_stakeholder.get("/").status_code == 200
+    assert as_stakeholder.get("/")["Location"] == "/roi/"
 
 
 def test_an_area_whose_url_is_not_wired_stays_hidden(monkeypatch, as_reader):
-    monkeypatch.setattr(nav, "AREAS", [*nav.AREAS, Area("dashboard:roi", "ROI", MCP_READ)])
-    assert "ROI" not in nav_labels(as_reader.get("/overview/"))
+    monkeypatch.setattr(nav, "AREAS", [*nav.AREAS, Area("dashboard:reports", "Reports", MCP_READ)])
+    assert "Reports" not in nav_labels(as_reader.get("/overview/"))
 
 
 def test_home_sends_each_role_to_its_first_area(as_reader):

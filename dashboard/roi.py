@@ -1,0 +1,318 @@
+"""The ROI report (Stakeholder and MCP_Admin) and the manual baselines (MCP_Admin).
+
+The report reads everything from core.roi: roi_metrics() for the figures and core.roi.export
+for the downloads, so the page, the CSV, the workbook and ax_get_roi_metrics always agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.admin.utils import construct_change_message
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
+
+from core.accounts.roles import MCP_ADMIN, STAKEHOLDER, has_role
+from core.errors import ToolError
+from core.roi import export, services
+from core.roi.figures import MS_PER_HOUR, Figures, Metrics, Row, round_half_up
+from core.roi.models import Baseline
+from core.roi.rollup import ENVELOPE_TOOLS
+from core.tools.registry import all_tools
+from dashboard import roi_charts
+from dashboard.access import role_required
+from dashboard.roi_forms import INTERVAL_LABELS, TABLE_LABELS, BaselineForm, RoiForm, presets
+
+HOURS_PER_FTE_DAY = 8
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def working_days(start: date, end: date) -> int:
+    """Monday to Friday in [start, end]; public holidays are not known to the hub."""
+    weeks, rest = divmod((end - start).days + 1, 7)
+    tail = (start + timedelta(days=7 * weeks + n) for n in range(rest))
+    return 5 * weeks + sum(1 for day in tail if day.weekday() < 5)
+
+
+def fte(figures: Figures, days: int) -> Decimal | None:
+    """Full-time equivalents: hours saved / (8 h x working days), exactly, to two places."""
+    if not days:
+        return None
+    return Decimal(round_half_up(100 * figures.saved_ms, HOURS_PER_FTE_DAY * MS_PER_HOUR * days)).scaleb(-2)
+
+
+def _change(now: Fraction | None, before: Fraction | None) -> Decimal | None:
+    """Percent change against the previous period, from the exact sums rather than the rounded
+    figures; None when there is nothing to compare with."""
+    if now is None or not before:
+        return None
+    percent = 100 * (now - before) / before
+    return Decimal(round_half_up(abs(percent.numerator) * 10, percent.denominator)).scaleb(-1) * (
+        -1 if percent < 0 else 1)
+
+
+@dataclass(frozen=True)
+class Headline:
+    key: str
+    label: str
+    value: Decimal | int | None
+    fmt: str  # the floatformat argument: "0g", "2g"
+    unit: str
+    change: Decimal | None
+    previous: Decimal | int | None
+
+
+def _exact(key: str, figures: Figures, days: int) -> Fraction | None:
+    if key == "fte":
+        return Fraction(figures.saved_ms, days) if days else None
+    return Fraction({"operations": figures.operations, "hours": figures.saved_ms, "money": figures.cost_units}[key])
+
+
+def headlines(metrics: Metrics, previous: Metrics | None, days: int, previous_days: int) -> list[Headline]:
+    now, before = metrics.total, previous.total if previous else None
+    rows = [
+        ("operations", "Operations", lambda f, d: f.operations, "0g", ""),
+        ("hours", "Hours saved", lambda f, d: f.time_saved_hours, "2g", "h"),
+        ("money", "Money saved", lambda f, d: f.cost_saved, "2g", metrics.currency),
+        ("fte", "FTE equivalent", fte, "2g", "FTE"),
+    ]
+    result = []
+    for key, label, value_of, fmt, unit in rows:
+        old, change = None, None
+        if before is not None:
+            old = value_of(before, previous_days)
+            change = _change(_exact(key, now, days), _exact(key, before, previous_days))
+        result.append(Headline(key, label, value_of(now, days), fmt, unit, change, old))
+    return result
+
+
+@dataclass(frozen=True)
+class TableRow:
+    label: str
+    detail: str
+    row: Row
+    share: Decimal | None  # percent of all money saved
+
+
+def _period_end(grouping: str, first: date) -> date:
+    if grouping == "day":
+        return first
+    if grouping == "week":
+        return first + timedelta(days=6)
+    return (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+def _row_label(metrics: Metrics, grouping: str, row: Row) -> tuple[str, str]:
+    if grouping == "tool":
+        return row.key or "(unknown tool)", ""
+    if grouping == "user":
+        return row.key or "(no user)", ""
+    if grouping == "department":
+        return (row.name or row.key or "No department"), (row.key or "" if row.name else "")
+    if row.start is None:
+        return row.key or "", ""
+    # A week or month cut by the range holds only the days inside it: say so beside its figures.
+    partial = row.start < metrics.date_from or _period_end(grouping, row.start) > metrics.date_to
+    if grouping == "day":
+        return row.start.isoformat(), row.start.strftime("%a")
+    if grouping == "week":
+        return row.key or "", f"from {row.start:%d %b %Y}" + (", partial" if partial else "")
+    return row.start.strftime("%B %Y"), "partial" if partial else ""
+
+
+def table_rows(metrics: Metrics, grouping: str) -> list[TableRow]:
+    all_units = metrics.total.cost_units
+    rows = []
+    for row in metrics.groups[grouping]:
+        share = (Decimal(round_half_up(1000 * row.figures.cost_units, all_units)).scaleb(-1)
+                 if all_units else None)
+        rows.append(TableRow(*_row_label(metrics, grouping, row), row=row, share=share))
+    return rows
+
+
+def _metrics(form: RoiForm) -> Metrics:
+    """The engine's figures for the form's range: one call per grouping the view needs (the
+    chart's interval and, if the table shows another period, that one), merged into one."""
+    start, end = form.range
+    first, *more = form.groupings()
+    metrics = services.roi_metrics(start, end, first)
+    for grouping in more:
+        metrics.groups[grouping] = services.roi_metrics(start, end, grouping).groups[grouping]
+    return metrics
+
+
+def _previous(start: date, end: date) -> tuple[Metrics | None, int]:
+    """The period of the same length just before, for the comparison under each headline."""
+    length = (end - start).days + 1
+    try:
+        before = start - timedelta(days=length)
+    except OverflowError:
+        return None, 0
+    last = start - timedelta(days=1)
+    return services.roi_metrics(before, last, "tool"), working_days(before, last)
+
+
+def _report(request: HttpRequest) -> tuple[RoiForm, Metrics | None]:
+    form = RoiForm(request.GET)
+    if not form.is_valid():
+        return form, None
+    try:
+        return form, _metrics(form)
+    except ToolError as error:  # the form checks the same rules; this keeps a 500 away if they drift
+        form.add_error(error.field if error.field in form.fields else None, error.message)
+        return form, None
+
+
+@require_GET
+@role_required(STAKEHOLDER)
+@vary_on_headers("HX-Request")
+def roi_report(request: HttpRequest) -> HttpResponse:
+    form, metrics = _report(request)
+    context: dict = {"form": form, "metrics": metrics, "presets": presets(),
+                     "may_edit_baselines": has_role(request.user, MCP_ADMIN)}
+    if metrics is not None:
+        start, end = form.range
+        days = working_days(start, end)
+        previous, previous_days = _previous(start, end)
+        query = form.query()
+        context.update({
+            "form": form.for_display(),
+            "headlines": headlines(metrics, previous, days, previous_days),
+            "previous": previous,
+            "working_days": days,
+            "range_days": (end - start).days + 1,
+            "fte_hours": HOURS_PER_FTE_DAY * days,
+            "hours_per_day": HOURS_PER_FTE_DAY,
+            "figures": roi_charts.figures(metrics, form.interval),
+            "interval": form.interval,
+            "interval_label": INTERVAL_LABELS[form.interval].lower(),
+            "table": form.grouping,
+            "table_label": TABLE_LABELS[form.grouping].lower(),
+            "rows": table_rows(metrics, form.grouping),
+            "csv_url": reverse("dashboard:roi_csv") + "?" + urlencode(query),
+            "xlsx_url": reverse("dashboard:roi_xlsx") + "?" + urlencode(query),
+            "current_range": (start, end),
+        })
+    template_name = "dashboard/roi/report.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template_name += "#view"
+    return render(request, template_name, context)
+
+
+def _download(content: bytes, content_type: str, name: str) -> HttpResponse:
+    return HttpResponse(content, content_type=content_type,
+                        headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                 "Cache-Control": "private, no-store"})
+
+
+def _back_to_report(request: HttpRequest) -> HttpResponse:
+    """A download link with a bad range opens the report, which names the error."""
+    return redirect(reverse("dashboard:roi") + ("?" + request.GET.urlencode() if request.GET else ""))
+
+
+@require_GET
+@role_required(STAKEHOLDER)
+def roi_export_csv(request: HttpRequest) -> HttpResponse:
+    """The table as shown: its grouping, for the range of the query string."""
+    form, metrics = _report(request)
+    if metrics is None:
+        return _back_to_report(request)
+    return _download(export.to_csv(metrics, form.grouping), "text/csv; charset=utf-8",
+                     export.filename(metrics, "csv", form.grouping))
+
+
+@require_GET
+@role_required(STAKEHOLDER)
+def roi_export_xlsx(request: HttpRequest) -> HttpResponse:
+    """A workbook of the view: a summary, and one sheet per grouping (tool, user, department, and
+    the chart's and the table's period)."""
+    form, metrics = _report(request)
+    if metrics is None:
+        return _back_to_report(request)
+    return _download(export.to_xlsx(metrics), XLSX_TYPE, export.filename(metrics, "xlsx"))
+
+
+# ---- baselines -----------------------------------------------------------------------------------
+
+def _get_baseline_for_user(user, pk: int) -> Baseline:
+    found = Baseline.objects.filter(pk=pk).first()
+    if found is None:
+        raise Http404(f"There is no baseline {pk}.")
+    return found
+
+
+def _row_form(baseline: Baseline, data=None) -> BaselineForm:
+    return BaselineForm(data, instance=baseline, auto_id=f"id_baseline_{baseline.pk}_%s")
+
+
+def _baselines_page(request: HttpRequest, *, invalid: BaselineForm | None = None, new: BaselineForm | None = None,
+                    status: int = 200) -> HttpResponse:
+    baselines = list(Baseline.objects.all())
+    forms = [invalid if invalid is not None and invalid.instance.pk == b.pk else _row_form(b) for b in baselines]
+    known = {b.tool for b in baselines}
+    context = {
+        "forms": forms,
+        "new_form": new or BaselineForm(auto_id="id_new_%s"),
+        # Envelopes (a batch, an import) are never counted: their inner operations are.
+        "missing": [tool.name for tool in all_tools() if tool.name not in known and tool.name not in ENVELOPE_TOOLS],
+        "show_admin_link": request.user.is_staff,
+    }
+    template_name = "dashboard/roi/baselines.html"
+    if request.htmx and not request.htmx.history_restore_request and request.method == "GET":
+        template_name += "#rows"
+    return render(request, template_name, context, status=status)
+
+
+def _log(request: HttpRequest, baseline: Baseline, form: BaselineForm, action: int) -> None:
+    """Baselines drive every saving shown, so each change is kept in the admin's history."""
+    message = construct_change_message(form, None, action == ADDITION)
+    LogEntry.objects.log_actions(request.user.pk, [baseline], action, message, single_object=True)
+
+
+def _saved(request: HttpRequest, baseline: Baseline) -> HttpResponse:
+    url = reverse("dashboard:roi_baselines") + f"#baseline-{baseline.pk}"
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_GET
+@role_required(MCP_ADMIN)
+@vary_on_headers("HX-Request")
+def baseline_list(request: HttpRequest) -> HttpResponse:
+    return _baselines_page(request)
+
+
+@require_POST
+@role_required(MCP_ADMIN)
+def baseline_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    baseline = _get_baseline_for_user(request.user, pk)
+    form = _row_form(baseline, request.POST)
+    if not form.is_valid():
+        return _baselines_page(request, invalid=form, status=422)
+    if form.has_changed():
+        form.save()
+        _log(request, baseline, form, CHANGE)
+        messages.success(request, f"Baseline of {baseline.tool} saved: {baseline.seconds} s per operation. "
+                                  "Its savings are recomputed for every period.")
+    return _saved(request, baseline)
+
+
+@require_POST
+@role_required(MCP_ADMIN)
+def baseline_new(request: HttpRequest) -> HttpResponse:
+    form = BaselineForm(request.POST, auto_id="id_new_%s")
+    if not form.is_valid():
+        return _baselines_page(request, new=form, status=422)
+    baseline = form.save()
+    _log(request, baseline, form, ADDITION)
+    messages.success(request, f"Baseline of {baseline.tool} added: {baseline.seconds} s per operation.")
+    return _saved(request, baseline)
