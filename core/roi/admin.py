@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from core.roi.models import Baseline, Usage, Watermark
+from core.roi.models import Baseline, Pending, Usage, Watermark
 
 
 @admin.register(Baseline)
@@ -39,4 +39,9 @@ class UsageAdmin(_ReadOnly):
 
 @admin.register(Watermark)
 class WatermarkAdmin(_ReadOnly):
+    list_display = ("audit_id",)
+
+
+@admin.register(Pending)
+class PendingAdmin(_ReadOnly):
     list_display = ("audit_id",)

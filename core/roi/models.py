@@ -79,3 +79,20 @@ class Watermark(models.Model):
 
     def __str__(self) -> str:
         return f"audit rows up to id {self.audit_id} counted"
+
+
+class Pending(models.Model):
+    """PostgreSQL: counted audit rows written but not yet in Usage, queued by a trigger.
+
+    PostgreSQL commits ids out of order, so a watermark could skip a row; a queue row is
+    committed with its audit row, and the fold takes it (DELETE ... RETURNING) exactly once.
+    Unused on SQLite (see Watermark).
+    """
+
+    audit_id = models.BigIntegerField(primary_key=True)
+
+    class Meta:
+        verbose_name_plural = "pending"
+
+    def __str__(self) -> str:
+        return f"audit row {self.audit_id} not counted yet"

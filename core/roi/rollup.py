@@ -10,14 +10,19 @@ fan out into audited inner calls (ENVELOPE_TOOLS). saved_ms sums max(0, baseline
 duration_ms) over the successful counted rows, with the baselines of roi_baseline; changing
 a baseline recomputes that tool's rows (rebuild()).
 
-How it stays exact and current:
-- PostgreSQL: triggers on the audit table count every inserted, updated or deleted row in the
-  transaction that writes it (also rows written in bulk with raw SQL, like imports do).
-- SQLite: audit rows above the watermark (models.Watermark) are counted by fold(), which every
-  metrics query runs first, in a write transaction; a scheduled task folds every minute so the
-  backlog stays small. An insert trigger would cost an audit insert ~200 µs on SQLite (it
-  makes every insert spill a statement journal to a temporary file), imports included.
-  Triggers un-count and re-count rows below the watermark that are updated or deleted.
+How it stays exact and current: new audit rows are counted by fold(), which every metrics
+query runs first, in its transaction, and a scheduled task runs every minute, so a query
+reflects every row committed before it. Which rows are new:
+- SQLite: the rows above a watermark id (models.Watermark). SQLite has one writer at a time
+  and AUTOINCREMENT never hands out an id twice, so no row can appear below the watermark
+  later. No insert trigger: on SQLite any insert trigger makes each audit insert spill a
+  statement journal to a temporary file (~200 µs per row, imports included).
+- PostgreSQL: ids commit out of order, so an insert trigger queues each counted row's id in
+  models.Pending, in the audit row's transaction; the fold takes the queue with
+  DELETE ... RETURNING. Counting rows straight into the rollup from the trigger made a bulk
+  insert five times slower (thousands of updates of the same rollup rows in one transaction).
+Audit rows updated or deleted after they were counted are un-counted and re-counted by
+triggers, on both databases (rare: a user deleted, an admin deleting rows).
 
 The triggers are installed after every `migrate` (ensure_installed, from post_migrate): a
 migration that remakes the audit table on SQLite drops them, and their name carries a digest
@@ -36,7 +41,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 
 from core.db import write_slot
-from core.roi.models import Baseline, Usage, Watermark
+from core.roi.models import Baseline, Pending, Usage, Watermark
 from core.tools.models import AuditEntry
 
 log = logging.getLogger(__name__)
@@ -49,9 +54,12 @@ AUDIT = AuditEntry._meta.db_table
 USAGE = Usage._meta.db_table
 BASELINE = Baseline._meta.db_table
 WATERMARK = Watermark._meta.db_table
+PENDING = Pending._meta.db_table
 KEY = "level, period_start, tool, user_pk, username, department"
 PREFIX = "roi_rollup_"
 TOOL_DAY, TOOL_MONTH, DAY = Usage.Level.TOOL_DAY.value, Usage.Level.TOOL_MONTH.value, Usage.Level.DAY.value
+ALL_LEVELS = (TOOL_DAY, TOOL_MONTH, DAY)
+FOLD_LOCK = 7_606_001  # PostgreSQL advisory lock: one fold at a time
 
 
 @dataclass(frozen=True)
@@ -60,19 +68,17 @@ class _Dialect:
 
     day: str  # of a timestamp column, {0}
     month: str  # first day of the month of a timestamp column
-    month_of_date: str  # first day of the month of a date column
     greatest: str
-    add: str  # ON CONFLICT ... DO UPDATE SET for an upsert that adds
+    add: str  # ON CONFLICT ... DO UPDATE SET of an upsert that adds
 
 
-_ADD = "operations = {t}operations + excluded.operations, successful = {t}successful + excluded.successful, " \
-       "saved_ms = {t}saved_ms + excluded.saved_ms"
+_ADD = ("operations = {t}operations + excluded.operations, successful = {t}successful + excluded.successful, "
+        "saved_ms = {t}saved_ms + excluded.saved_ms")
 _DIALECTS = {
-    "sqlite": _Dialect(day="date({0})", month="date({0}, 'start of month')",
-                       month_of_date="date({0}, 'start of month')", greatest="MAX", add=_ADD.format(t="")),
+    "sqlite": _Dialect(day="date({0})", month="date({0}, 'start of month')", greatest="MAX",
+                       add=_ADD.format(t="")),
     "postgresql": _Dialect(day="(({0}) AT TIME ZONE 'UTC')::date",
-                           month="date_trunc('month', ({0}) AT TIME ZONE 'UTC')::date",
-                           month_of_date="date_trunc('month', {0})::date", greatest="GREATEST",
+                           month="date_trunc('month', ({0}) AT TIME ZONE 'UTC')::date", greatest="GREATEST",
                            add=_ADD.format(t=USAGE + ".")),
 }
 
@@ -109,31 +115,31 @@ def write_transaction() -> Iterator[None]:
         yield
 
 
-# --- Counting audit rows in bulk: the rebuild, and SQLite's fold.
+# --- Counting audit rows in bulk: fold and rebuild.
 
-ALL_LEVELS = (TOOL_DAY, TOOL_MONTH, DAY)
-
-
-def _count_rows(cursor, where: str, params: list, *, levels: tuple[str, ...] = ALL_LEVELS,
-                add: bool = False) -> None:
-    """Count the audit rows matching `where` (SQL on alias a) into the given levels.
-
-    add=False inserts (the rows must not exist yet); add=True adds to existing rows.
-    """
+def _count_sql(source: str, *, levels: tuple[str, ...] = ALL_LEVELS, add: bool) -> str:
+    """INSERT of the given levels' rows, aggregated from `source`: a FROM clause (with its
+    WHERE) exposing the audit columns as `a` and the baseline as `b`. add=True adds to
+    existing rows; add=False expects none."""
     d = _dialect()
-    saved = _saved("a", "COALESCE(b.seconds, 0)", d)
-    upsert = f" ON CONFLICT ({KEY}) DO UPDATE SET {d.add}" if add else ""
     shapes = {TOOL_DAY: (d.day.format("a.created"), "a.tool", "2, 3, 4, 5, 6"),
               TOOL_MONTH: (d.month.format("a.created"), "a.tool", "2, 3, 4, 5, 6"),
               DAY: (d.day.format("a.created"), "''", "2, 4, 5, 6")}
+    parts = []
     for level in levels:
         start, tool, group = shapes[level]
-        cursor.execute(
-            f"INSERT INTO {USAGE} ({KEY}, operations, successful, saved_ms) "
+        parts.append(
             f"SELECT '{level}', {start}, {tool}, COALESCE(a.user_id, 0), a.username, a.department, COUNT(*), "
-            f"SUM(CASE WHEN a.success THEN 1 ELSE 0 END), SUM({saved}) "
-            f"FROM {AUDIT} a LEFT JOIN {BASELINE} b ON b.tool = a.tool WHERE {_counted('a')} AND {where} "
-            f"GROUP BY {group}{upsert}", params)
+            f"SUM(CASE WHEN a.success THEN 1 ELSE 0 END), SUM({_saved('a', 'COALESCE(b.seconds, 0)', d)}) "
+            f"FROM {source} GROUP BY {group}")
+    # Rows in key order: concurrent writers of the rollup then lock its rows in the same order.
+    upsert = f" ORDER BY 1, 2, 3, 4, 5, 6 ON CONFLICT ({KEY}) DO UPDATE SET {d.add}" if add else ""
+    return (f"INSERT INTO {USAGE} ({KEY}, operations, successful, saved_ms) "
+            f"SELECT * FROM ({' UNION ALL '.join(parts)}) x WHERE 1 = 1{upsert}")
+
+
+def _audit_source(where: str) -> str:
+    return f"{AUDIT} a LEFT JOIN {BASELINE} b ON b.tool = a.tool WHERE {_counted('a')} AND {where}"
 
 
 def _newest_audit_id(cursor) -> int:
@@ -147,23 +153,36 @@ def _set_watermark(cursor, audit_id: int) -> None:
         cursor.execute(f"INSERT INTO {WATERMARK} (id, audit_id) VALUES (1, %s)", [audit_id])
 
 
-def _fold(cursor) -> int:
-    """SQLite: count the audit rows above the watermark and raise it. Returns the watermark."""
+def _fold_sqlite(cursor) -> int:
+    """Count the audit rows above the watermark and raise it. Returns the watermark."""
     cursor.execute(f"SELECT audit_id FROM {WATERMARK} WHERE id = 1")
     row = cursor.fetchone()
     done, newest = (row[0] if row else 0), _newest_audit_id(cursor)
     if newest > done:
-        _count_rows(cursor, "a.id > %s AND a.id <= %s", [done, newest], add=True)
+        cursor.execute(_count_sql(_audit_source("a.id > %s AND a.id <= %s"), add=True), [done, newest] * 3)
         _set_watermark(cursor, newest)
     return max(done, newest)
 
 
+def _fold_postgresql(cursor) -> None:
+    """Count the queued audit rows, taking them off the queue, in one statement."""
+    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FOLD_LOCK])
+    # Waits for a rebuild to commit; the next statement then reads the baselines it left.
+    cursor.execute(f"LOCK TABLE {USAGE} IN ROW EXCLUSIVE MODE")
+    source = f"queued a LEFT JOIN {BASELINE} b ON b.tool = a.tool WHERE 1 = 1"
+    cursor.execute(
+        f"WITH taken AS (DELETE FROM {PENDING} RETURNING audit_id), "
+        f"queued AS (SELECT a.* FROM {AUDIT} a JOIN taken t ON t.audit_id = a.id WHERE {_counted('a')}) "
+        + _count_sql(source, add=True))
+
+
 def fold() -> None:
-    """Bring the rollup up to the last committed audit row (SQLite; nothing to do elsewhere)."""
-    if connection.vendor != "sqlite":
-        return
+    """Count the audit rows committed since the last fold into the rollup."""
     with write_transaction(), connection.cursor() as cursor:
-        _fold(cursor)
+        if connection.vendor == "sqlite":
+            _fold_sqlite(cursor)
+        else:
+            _fold_postgresql(cursor)
 
 
 def rebuild(tools: Iterable[str] | None = None) -> None:
@@ -173,26 +192,28 @@ def rebuild(tools: Iterable[str] | None = None) -> None:
 
 
 def _rebuild(cursor, tools: list[str] | None) -> None:
-    if connection.vendor == "postgresql":
-        # Audit writers wait until the rebuild commits (see the trigger function).
-        cursor.execute(f"LOCK TABLE {USAGE} IN SHARE ROW EXCLUSIVE MODE")
     if tools is not None and not tools:
         return
-    where, params = "1 = 1", []
     if connection.vendor == "sqlite":
+        # Everything up to the newest row is counted here (all of it) or folded first (the
+        # other tools), so the watermark ends at the newest row either way.
+        newest = _newest_audit_id(cursor) if tools is None else _fold_sqlite(cursor)
         if tools is None:
-            newest = _newest_audit_id(cursor)
             _set_watermark(cursor, newest)
-        else:
-            newest = _fold(cursor)  # every other tool is then counted up to the same row
         where, params = "a.id <= %s", [newest]
+    else:
+        # Folds and the update/delete triggers wait until the rebuild commits; audit inserts
+        # only queue, and queued rows are the fold's, not the rebuild's.
+        cursor.execute(f"LOCK TABLE {USAGE} IN SHARE ROW EXCLUSIVE MODE")
+        where, params = f"NOT EXISTS (SELECT 1 FROM {PENDING} p WHERE p.audit_id = a.id)", []
     if tools is None:
         cursor.execute(f"DELETE FROM {USAGE}")
-        _count_rows(cursor, where, params)
+        cursor.execute(_count_sql(_audit_source(where), add=False), params * 3)
         return
     marks = ", ".join(["%s"] * len(tools))
     cursor.execute(f"DELETE FROM {USAGE} WHERE level IN ('{TOOL_DAY}', '{TOOL_MONTH}') AND tool IN ({marks})", tools)
-    _count_rows(cursor, f"{where} AND a.tool IN ({marks})", params + tools, levels=(TOOL_DAY, TOOL_MONTH))
+    cursor.execute(_count_sql(_audit_source(f"{where} AND a.tool IN ({marks})"), levels=(TOOL_DAY, TOOL_MONTH),
+                              add=False), (params + tools) * 2)
     # The all-tools level is summed again from the tool level: simpler than patching it, and
     # a baseline change is rare.
     cursor.execute(f"DELETE FROM {USAGE} WHERE level = '{DAY}'")
@@ -202,7 +223,7 @@ def _rebuild(cursor, tools: list[str] | None) -> None:
         f"SUM(saved_ms) FROM {USAGE} WHERE level = '{TOOL_DAY}' GROUP BY 2, 4, 5, 6")
 
 
-# --- Triggers.
+# --- Triggers: rows updated or deleted after they were counted (both), queueing (PostgreSQL).
 
 def _sqlite_add(row: str, d: _Dialect) -> str:
     baseline = f"COALESCE((SELECT b.seconds FROM {BASELINE} b WHERE b.tool = {row}.tool), 0)"
@@ -210,8 +231,8 @@ def _sqlite_add(row: str, d: _Dialect) -> str:
     rest = (f"COALESCE({row}.user_id, 0), {row}.username, {row}.department, 1, "
             f"CASE WHEN {row}.success THEN 1 ELSE 0 END, {_saved(row, baseline, d)}")
     return (f"INSERT INTO {USAGE} ({KEY}, operations, successful, saved_ms) VALUES "
-            f"('{TOOL_DAY}', {day}, {row}.tool, {rest}), ('{TOOL_MONTH}', {month}, {row}.tool, {rest}), "
-            f"('{DAY}', {day}, '', {rest}) ON CONFLICT ({KEY}) DO UPDATE SET {d.add};")
+            f"('{DAY}', {day}, '', {rest}), ('{TOOL_DAY}', {day}, {row}.tool, {rest}), "
+            f"('{TOOL_MONTH}', {month}, {row}.tool, {rest}) ON CONFLICT ({KEY}) DO UPDATE SET {d.add};")
 
 
 def _sqlite_remove(row: str, d: _Dialect) -> str:
@@ -229,35 +250,35 @@ def _sqlite_remove(row: str, d: _Dialect) -> str:
 
 
 def _sqlite_sql(name: str) -> list[str]:
-    """Rows above the watermark are fold()'s; these keep the rows below it counted right."""
     d = _DIALECTS["sqlite"]
 
-    def folded(row: str) -> str:
+    def counted(row: str) -> str:  # and at or below the watermark: rows above it are fold()'s
         return f"{_counted(row)} AND {row}.id <= (SELECT w.audit_id FROM {WATERMARK} w WHERE w.id = 1)"
 
     return [
-        f"CREATE TRIGGER {name}_del AFTER DELETE ON {AUDIT} WHEN {folded('OLD')} "
+        f"CREATE TRIGGER {name}_del AFTER DELETE ON {AUDIT} WHEN {counted('OLD')} "
         f"BEGIN {_sqlite_remove('OLD', d)} END",
-        f"CREATE TRIGGER {name}_upd_old AFTER UPDATE ON {AUDIT} WHEN {folded('OLD')} "
+        f"CREATE TRIGGER {name}_upd_old AFTER UPDATE ON {AUDIT} WHEN {counted('OLD')} "
         f"BEGIN {_sqlite_remove('OLD', d)} END",
-        f"CREATE TRIGGER {name}_upd_new AFTER UPDATE ON {AUDIT} WHEN {folded('NEW')} "
+        f"CREATE TRIGGER {name}_upd_new AFTER UPDATE ON {AUDIT} WHEN {counted('NEW')} "
         f"BEGIN {_sqlite_add('NEW', d)} END",
     ]
 
 
 def _pg_sql(name: str) -> list[str]:
     d = _DIALECTS["postgresql"]
-    args = ("created", "tool", "user_id", "username", "department", "success", "replayed", "duration_ms")
+    columns = ("created", "tool", "user_id", "username", "department", "success", "replayed", "duration_ms")
+    old, new = (", ".join(f"{row}.{c}" for c in columns) for row in ("OLD", "NEW"))
     return [
-        # ROW EXCLUSIVE before reading the baseline: rebuild() holds SHARE ROW EXCLUSIVE while
-        # it recomputes, so a trigger either finishes before the rebuild reads the audit rows
-        # or reads the baseline after the rebuild committed. Writers never block each other.
+        # Counts or un-counts one row directly. ROW EXCLUSIVE before reading the baseline: a
+        # rebuild holds SHARE ROW EXCLUSIVE while it recounts, so this either finishes before
+        # the rebuild reads the audit rows or reads the baseline after the rebuild committed.
         f"""CREATE FUNCTION {name}_apply(p_created timestamptz, p_tool text, p_user_id bigint, p_username text,
     p_department text, p_success boolean, p_replayed boolean, p_duration_ms bigint, p_sign integer)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    v_day date := {d.day.format('p_created')};
-    v_month date := {d.month.format('p_created')};
+    v_day date := {d.day.format("p_created")};
+    v_month date := {d.month.format("p_created")};
     v_saved bigint := 0;
     v_ok integer := CASE WHEN p_success THEN 1 ELSE 0 END;
 BEGIN
@@ -271,9 +292,9 @@ BEGIN
     END IF;
     IF p_sign > 0 THEN
         INSERT INTO {USAGE} ({KEY}, operations, successful, saved_ms) VALUES
+            ('{DAY}', v_day, '', COALESCE(p_user_id, 0), p_username, p_department, 1, v_ok, v_saved),
             ('{TOOL_DAY}', v_day, p_tool, COALESCE(p_user_id, 0), p_username, p_department, 1, v_ok, v_saved),
-            ('{TOOL_MONTH}', v_month, p_tool, COALESCE(p_user_id, 0), p_username, p_department, 1, v_ok, v_saved),
-            ('{DAY}', v_day, '', COALESCE(p_user_id, 0), p_username, p_department, 1, v_ok, v_saved)
+            ('{TOOL_MONTH}', v_month, p_tool, COALESCE(p_user_id, 0), p_username, p_department, 1, v_ok, v_saved)
         ON CONFLICT ({KEY}) DO UPDATE SET {d.add};
     ELSE
         -- An UPDATE, never an upsert: see the SQLite triggers.
@@ -284,37 +305,52 @@ BEGIN
             OR (level = '{DAY}' AND period_start = v_day AND tool = ''));
     END IF;
 END $$""",
-        f"""CREATE FUNCTION {name}_row() RETURNS trigger LANGUAGE plpgsql AS $$
+        f"""CREATE FUNCTION {name}_queue() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        PERFORM {name}_apply({', '.join('OLD.' + a for a in args)}, -1);
+    INSERT INTO {PENDING} (audit_id) VALUES (NEW.id);
+    RETURN NULL;
+END $$""",
+        # A row still queued is counted by the fold as it is then: just keep the queue right.
+        # A row already counted is un-counted as it was, and counted as it is now.
+        f"""CREATE FUNCTION {name}_change() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    v_queued boolean;
+BEGIN
+    DELETE FROM {PENDING} WHERE audit_id = OLD.id;
+    v_queued := FOUND;
+    IF NOT v_queued THEN
+        PERFORM {name}_apply({old}, -1);
     END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        PERFORM {name}_apply({', '.join('NEW.' + a for a in args)}, 1);
+    IF TG_OP = 'UPDATE' THEN
+        IF NOT v_queued THEN
+            PERFORM {name}_apply({new}, 1);
+        ELSIF {_counted('NEW')} THEN
+            INSERT INTO {PENDING} (audit_id) VALUES (NEW.id);
+        END IF;
     END IF;
     RETURN NULL;
 END $$""",
         f"""CREATE FUNCTION {name}_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM {USAGE};
+    DELETE FROM {PENDING};
     RETURN NULL;
 END $$""",
-        f"CREATE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE ON {AUDIT} FOR EACH ROW EXECUTE FUNCTION {name}_row()",
-        f"CREATE TRIGGER {name}_truncate AFTER TRUNCATE ON {AUDIT} FOR EACH STATEMENT "
-        f"EXECUTE FUNCTION {name}_truncate()",
+        f"CREATE TRIGGER {name}_ins AFTER INSERT ON {AUDIT} FOR EACH ROW WHEN ({_counted('NEW')}) "
+        f"EXECUTE FUNCTION {name}_queue()",
+        f"CREATE TRIGGER {name}_chg AFTER UPDATE OR DELETE ON {AUDIT} FOR EACH ROW EXECUTE FUNCTION {name}_change()",
+        f"CREATE TRIGGER {name}_trunc AFTER TRUNCATE ON {AUDIT} FOR EACH STATEMENT EXECUTE FUNCTION {name}_truncate()",
     ]
 
 
 def _definition() -> tuple[str, list[str], set[str]]:
     """(name, statements, trigger names) of the current definition for this database."""
     _dialect()  # refuses other databases
-    build = _sqlite_sql if connection.vendor == "sqlite" else _pg_sql
+    sqlite = connection.vendor == "sqlite"
+    build = _sqlite_sql if sqlite else _pg_sql
     name = PREFIX + hashlib.sha256("\n".join(build(PREFIX)).encode()).hexdigest()[:10]
-    if connection.vendor == "sqlite":
-        triggers = {f"{name}_{suffix}" for suffix in ("del", "upd_old", "upd_new")}
-    else:
-        triggers = {name, f"{name}_truncate"}
-    return name, build(name), triggers
+    suffixes = ("del", "upd_old", "upd_new") if sqlite else ("ins", "chg", "trunc")
+    return name, build(name), {f"{name}_{suffix}" for suffix in suffixes}
 
 
 def _installed_triggers(cursor) -> set[str]:
@@ -349,6 +385,8 @@ def ensure_installed() -> bool:
                            [PREFIX + "%"])
             for (signature,) in cursor.fetchall():
                 cursor.execute(f"DROP FUNCTION IF EXISTS {signature}")
+            # Without the triggers, nothing queued is to be trusted: the rebuild counts it all.
+            cursor.execute(f"DELETE FROM {PENDING}")
         for statement in statements:
             cursor.execute(statement)
         _rebuild(cursor, None)

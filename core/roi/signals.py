@@ -14,9 +14,9 @@ def install_rollup(sender, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
     if using != DEFAULT_DB_ALIAS:
         return
     tables = set(connection.introspection.table_names())
-    if {rollup.AUDIT, rollup.USAGE, rollup.BASELINE, rollup.WATERMARK} <= tables:
+    if {rollup.AUDIT, rollup.USAGE, rollup.BASELINE, rollup.WATERMARK, rollup.PENDING} <= tables:
         rollup.ensure_installed()
-    if connection.vendor == "sqlite" and "django_q_schedule" in tables:
+    if "django_q_schedule" in tables:
         from django_q.models import Schedule
 
         Schedule.objects.update_or_create(name="fold ROI rollup", defaults={

@@ -6,5 +6,5 @@ from core.roi import rollup
 
 
 def fold_rollup() -> None:
-    """Count new audit rows into the rollup (SQLite), so a metrics call finds little to fold."""
+    """Count new audit rows into the rollup, so that a metrics call finds little left to fold."""
     rollup.fold()

@@ -59,7 +59,10 @@ def test_postgres_results_equal_the_python_recomputation(sample, date_from, date
     assert matches(date_from, date_to, group_by)
 
 
-def test_postgres_after_edits_deletes_and_a_baseline_change(sample, world):
+@pytest.mark.parametrize("folded", [False, True], ids=["queued", "folded"])
+def test_postgres_after_edits_deletes_and_a_baseline_change(sample, world, folded):
+    if folded:
+        rollup.fold()  # the edits below then go through the un-count/re-count triggers
     AuditEntry.objects.filter(pk__in=[r.pk for r in sample[::6]]).delete()
     AuditEntry.objects.filter(pk__in=[r.pk for r in sample[1::6]]).update(success=True, duration_ms=5)
     world.bob.delete()
@@ -70,6 +73,21 @@ def test_postgres_after_edits_deletes_and_a_baseline_change(sample, world):
     baseline.save()
     for group_by in GROUPINGS:
         assert matches(*SPAN, group_by)
+
+
+def test_postgres_counts_bulk_inserted_rows(world):
+    from core.db import fast_insert
+    from core.roi.models import Pending
+
+    row = {"tool": "import.items", "user_id": world.bob.pk, "username": "bob", "department": "FIN", "via": "import",
+           "arguments_digest": "", "success": True, "error_code": "", "error_message": "", "duration_ms": 0,
+           "idempotency_key": "", "replayed": False, "batch_id": "job-1", "created": timezone.now()}
+    fast_insert(AuditEntry, [row] * 500)
+    fast_insert(AuditEntry, [{**row, "tool": "ax_bulk_import"}])  # the envelope is not queued
+    assert Pending.objects.count() == 500
+    today = timezone.now().date()
+    assert from_result(roi_metrics(today, today, "day").as_dict(), "day") == expected_for(today, today, "day")
+    assert not Pending.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -114,6 +132,7 @@ def test_concurrent_calls_and_a_baseline_edit_keep_the_rollup_exact(world):
         thread.join(timeout=120)
     assert not errors and not any(t.is_alive() for t in threads)
     today = timezone.now().date()  # a UTC day
+    rollup.fold()
     kept = set(Usage.objects.exclude(operations=0).values_list("level", "period_start", "tool", "user_pk",
                                                               "operations", "successful", "saved_ms"))
     for group_by in ("tool", "user", "day"):

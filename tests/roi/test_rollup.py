@@ -121,6 +121,5 @@ def test_migrate_schedules_the_fold(db):
     from core.roi.tasks import fold_rollup
 
     install_rollup(sender=None)
-    if connection.vendor == "sqlite":
-        assert Schedule.objects.get(name="fold ROI rollup").func == "core.roi.tasks.fold_rollup"
+    assert Schedule.objects.get(name="fold ROI rollup").func == "core.roi.tasks.fold_rollup"
     fold_rollup()

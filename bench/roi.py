@@ -1,0 +1,248 @@
+"""ax_get_roi_metrics over a year of 1,000,000 audit rows, on the embedded default (SQLite).
+
+Fills a throw-away database (temporary AX_VAR_DIR) with a year of audit rows from 50 users in
+6 departments, rebuilds the ROI rollup, times the tool for a whole year grouped by tool,
+department and day (and the other groupings), and checks the figures against a direct
+aggregation of the audit table. Also measures the cost per audit row of inserting (with and
+without the ROI triggers) and of counting it into the rollup (the fold).
+
+Usage: .venv/bin/python -m bench.roi [--rows 1000000] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+YEAR = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
+# (tool, weight, typical duration in ms); import.* rows come in bursts from the importer.
+TOOLS = [
+    ("ax_get_customer", 20, 40), ("ax_check_inventory", 20, 35), ("ax_get_salesorder", 10, 45),
+    ("ax_create_salesorder", 15, 180), ("ax_update_salesorder", 3, 150), ("ax_cancel_salesorder", 1, 120),
+    ("ax_create_invoice", 5, 220), ("ax_post_payment", 6, 130), ("ax_create_customer", 2, 90),
+    ("ax_update_customer", 2, 80), ("ax_create_item", 1, 70), ("ax_adjust_inventory", 3, 60),
+    ("ax_get_batch_status", 2, 20), ("ax_batch_operations", 1, 4000), ("ax_get_import_status", 1, 15),
+    ("import.customers", 4, 0), ("import.items", 3, 0), ("import.salesorders", 1, 0),
+]
+COLUMNS = ("tool", "user_id", "username", "department", "via", "arguments_digest", "success", "error_code",
+           "error_message", "duration_ms", "idempotency_key", "replayed", "batch_id", "created")
+
+
+def setup_django(var: str) -> None:
+    os.environ.update({"AX_VAR_DIR": var, "RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "WARNING",
+                       "DJANGO_SETTINGS_MODULE": "core.settings"})
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("REDIS_URL", None)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def make_people(rng: random.Random):
+    from core.accounts.models import Department
+    from core.accounts.roles import MCP_ADMIN, MCP_WRITE
+    from core.accounts.services import create_user
+
+    rates = {"SALES": "55.00", "FIN": "70.50", "OPS": None, "WH": "38.00", "IT": "90.00", "SVC": "45.25"}
+    departments = [Department.objects.create(code=code, name=code.title(), hourly_rate=rate and Decimal(rate))
+                   for code, rate in rates.items()]
+    users = []
+    for n in range(50):
+        department = departments[n % len(departments)] if n % 10 else None
+        rate = Decimal(rng.choice(["62.00", "80.25", "48.10"])) if n % 7 == 0 else None
+        user = create_user(f"user{n:02d}", MCP_WRITE, department=department, hourly_rate=rate)
+        users.append((user.pk, user.username, department.code if department else ""))
+    admin = create_user("bench-admin", MCP_ADMIN)
+    return users, admin
+
+
+def audit_rows(rng: random.Random, users, count: int, start: datetime, end: datetime):
+    tools = [t for t, _w, _d in TOOLS]
+    weights = [w for _t, w, _d in TOOLS]
+    typical = {t: d for t, _w, d in TOOLS}
+    step = (end - start) / count
+    for n in range(count):
+        tool = rng.choices(tools, weights)[0]
+        user_id, username, department = rng.choice(users)
+        ok = rng.random() > 0.04
+        created = start + step * n + timedelta(microseconds=rng.randrange(int(step.total_seconds() * 1e6)))
+        duration = 0 if tool.startswith("import.") else int(rng.lognormvariate(0, 0.6) * typical[tool])
+        yield (tool, user_id, username, department, "http", f"{rng.getrandbits(256):064x}", ok,
+               "" if ok else "VALIDATION_ERROR", "" if ok else "bad input", duration, "", rng.random() < 0.01,
+               "", created.strftime("%Y-%m-%d %H:%M:%S.%f"))
+
+
+def insert(rows) -> None:
+    from django.db import connection, transaction
+
+    sql = f"INSERT INTO tools_auditentry ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def drop_triggers() -> None:
+    from django.db import connection
+
+    from core.roi import rollup
+
+    with connection.cursor() as cursor:
+        for name in rollup._installed_triggers(cursor):
+            cursor.execute(f"DROP TRIGGER {name}")
+
+
+def write_costs(rng: random.Random, users, count: int = 20_000, rounds: int = 3) -> dict[str, float]:
+    """µs per audit row (best of `rounds`): inserting without and with the ROI triggers, and
+    counting rows into the rollup (SQLite's fold, run before each metrics call and every minute)."""
+    from django.db import connection
+
+    from core.roi import rollup
+
+    rows = list(audit_rows(rng, users, count, datetime(2024, 6, 1, tzinfo=UTC), datetime(2024, 7, 1, tzinfo=UTC)))
+    costs: dict[str, float] = {}
+
+    def best(label: str, started: float) -> None:
+        costs[label] = min(costs.get(label, 1e9), (time.perf_counter() - started) / count * 1e6)
+
+    for _ in range(rounds):
+        for with_triggers in (False, True):
+            if with_triggers:
+                rollup.ensure_installed()
+            else:
+                drop_triggers()
+            started = time.perf_counter()
+            insert(rows)
+            best(f"insert {'with' if with_triggers else 'without'} triggers", started)
+            if with_triggers:
+                started = time.perf_counter()
+                rollup.fold()
+                best("fold", started)
+            with connection.cursor() as cursor:
+                cursor.execute("DELETE FROM tools_auditentry")
+    rollup.rebuild()
+    return costs
+
+
+def fill(rng: random.Random, users, count: int) -> dict[str, float]:
+    """Load like a restore: without triggers and indexes, then index, install and rebuild."""
+    from django.db import connection
+
+    from core.roi import rollup
+
+    drop_triggers()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tools_auditentry' "
+                       "AND sql IS NOT NULL")
+        indexes = cursor.fetchall()
+        for name, _sql in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+    started = time.perf_counter()
+    insert(audit_rows(rng, users, count, *YEAR))
+    loaded = time.perf_counter()
+    with connection.cursor() as cursor:
+        for _name, sql in indexes:
+            cursor.execute(sql)
+        cursor.execute("ANALYZE")
+    indexed = time.perf_counter()
+    rollup.ensure_installed()
+    rebuilt = time.perf_counter()
+    return {"load": loaded - started, "index": indexed - loaded, "rebuild": rebuilt - indexed}
+
+
+def direct_totals(date_from: str, date_to: str) -> dict[str, tuple[int, int, int]]:
+    """(operations, saved ms, cost units) per tool, aggregated straight from the audit table."""
+    from django.db import connection
+
+    from core.roi.rollup import ENVELOPE_TOOLS
+    from core.roi.services import current_rates
+
+    rates = current_rates()
+    sql = (
+        "SELECT a.tool, COALESCE(a.user_id, 0), a.department, COUNT(*), "
+        "SUM(CASE WHEN a.success THEN MAX(0, COALESCE(b.seconds, 0) * 1000 - a.duration_ms) ELSE 0 END) "
+        "FROM tools_auditentry a LEFT JOIN roi_baseline b ON b.tool = a.tool "
+        "WHERE a.created >= %s AND a.created < date(%s, '+1 day') AND NOT a.replayed "
+        f"AND a.tool NOT IN ({', '.join(['%s'] * len(ENVELOPE_TOOLS))}) GROUP BY 1, 2, 3"
+    )
+    totals: dict[str, list[int]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [date_from, date_to, *ENVELOPE_TOOLS])
+        for tool, user_pk, department, operations, saved in cursor.fetchall():
+            entry = totals.setdefault(tool, [0, 0, 0])
+            entry[0] += operations
+            entry[1] += saved
+            entry[2] += saved * rates.cents(user_pk, department)
+    return {tool: tuple(v) for tool, v in totals.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="axhub-bench-roi-") as var:
+        setup_django(var)
+        from django.db import connection
+
+        from core.roi.figures import UNITS_PER_CENT, round_half_up
+        from core.roi.models import Usage
+        from core.tools.models import AuditEntry
+        from core.tools.pipeline import call_tool
+
+        rng = random.Random(7)
+        users, admin = make_people(rng)
+        costs = write_costs(rng, users)
+        phases = fill(rng, users, args.rows)
+        print(f"{AuditEntry.objects.count():,} audit rows in 2025, 50 users, 6 departments, {len(TOOLS)} tools; "
+              f"rollup: {Usage.objects.count():,} rows")
+        print(f"load {phases['load']:.1f} s, index {phases['index']:.1f} s, rollup rebuild {phases['rebuild']:.1f} s")
+        print("per audit row: " + ", ".join(f"{label} {us:.1f} µs" for label, us in costs.items()))
+
+        year = {"date_from": "2025-01-01", "date_to": "2025-12-31"}
+        cases = [("tool", year), ("department", year), ("day", year), ("user", year), ("week", year),
+                 ("month", year), ("day", {"date_from": "2025-03-10", "date_to": "2025-04-20"})]
+        print(f"ax_get_roi_metrics (call_tool, whole pipeline), first call and median of {args.runs}:")
+        for group_by, span in cases:
+            arguments = {**span, "group_by": group_by}
+            times = []
+            for _ in range(args.runs + 1):
+                started = time.perf_counter()
+                result = call_tool("ax_get_roi_metrics", arguments, admin)
+                times.append((time.perf_counter() - started) * 1000)
+            label = f"{group_by:<10} {span['date_from']}..{span['date_to']}"
+            print(f"  {label:34} first {times[0]:6.0f} ms   median {statistics.median(times[1:]):6.0f} ms   "
+                  f"({result['total_operations']:,} operations, {result['total_cost_saved_eur']} EUR)")
+
+        # A day of new rows (1/365 of the year) not yet folded: the next call counts them first.
+        day = args.rows // 365
+        insert(audit_rows(rng, users, day, datetime(2025, 12, 31, 12, tzinfo=UTC), YEAR[1]))
+        started = time.perf_counter()
+        call_tool("ax_get_roi_metrics", {**year, "group_by": "day"}, admin)
+        elapsed = (time.perf_counter() - started) * 1000
+        print(f"  day, right after {day:,} new audit rows (the call folds them first): {elapsed:.0f} ms")
+
+        result = call_tool("ax_get_roi_metrics", {**year, "group_by": "tool"}, admin)
+        direct = direct_totals(year["date_from"], year["date_to"])
+        mismatches = [e["tool"] for e in result["by_tool"] if (e["operations"], e["cost_saved_eur"]) != (
+            direct[e["tool"]][0], Decimal(round_half_up(direct[e["tool"]][2], UNITS_PER_CENT)).scaleb(-2))]
+        total_ops = sum(v[0] for v in direct.values())
+        assert len(result["by_tool"]) == len(direct) and not mismatches, mismatches
+        assert result["total_operations"] == total_ops
+        print(f"checked: by_tool equals a direct aggregation of the audit table ({total_ops:,} operations)")
+        connection.close()
+
+
+if __name__ == "__main__":
+    main()
