@@ -33,15 +33,22 @@ MAX_RANGE_DAYS = 3 * 365 + 1
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
+# Periods are computed a month past the range; far-future years would overflow date.
+MIN_YEAR, MAX_YEAR = 1970, 2999
+
+
 def parse_date(value: date | str, field: str) -> date:
-    if isinstance(value, date):
+    if isinstance(value, date) and MIN_YEAR <= value.year <= MAX_YEAR:
         return value
     if isinstance(value, str) and _DATE.fullmatch(value):
         try:
-            return date.fromisoformat(value)
+            parsed = date.fromisoformat(value)
         except ValueError:
-            pass
-    raise ToolError("VALIDATION_ERROR", f"{field}: {value!r} is not a date (YYYY-MM-DD)", field=field)
+            parsed = None
+        if parsed is not None and MIN_YEAR <= parsed.year <= MAX_YEAR:
+            return parsed
+    raise ToolError("VALIDATION_ERROR", f"{field}: {value!r} is not a date (YYYY-MM-DD, years {MIN_YEAR}-{MAX_YEAR})",
+                    field=field)
 
 
 def parse_range(date_from: date | str, date_to: date | str) -> tuple[date, date]:

@@ -189,3 +189,15 @@ def test_needs_the_admin_role(world):
     with pytest.raises(ToolError) as refused:
         metrics(world.bob, "2025-01-01", "2025-01-31")
     assert refused.value.code == "FORBIDDEN"
+
+
+def test_dates_outside_the_supported_years_are_a_validation_error(admin):
+    import pytest as _pytest
+
+    from core.errors import ToolError
+    from core.tools.pipeline import call_tool
+
+    for date_from, date_to in (("9999-12-01", "9999-12-31"), ("0001-01-01", "0001-01-02")):
+        with _pytest.raises(ToolError) as exc:
+            call_tool("ax_get_roi_metrics", {"date_from": date_from, "date_to": date_to}, admin)
+        assert exc.value.code == "VALIDATION_ERROR"
