@@ -38,6 +38,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 
 from core.db import write_slot
@@ -87,7 +88,7 @@ def _dialect() -> _Dialect:
     try:
         return _DIALECTS[connection.vendor]
     except KeyError:
-        raise NotImplementedError(f"ROI rollup supports SQLite and PostgreSQL, not {connection.vendor}") from None
+        raise ImproperlyConfigured(f"ROI rollup supports SQLite and PostgreSQL, not {connection.vendor}") from None
 
 
 def _quoted(values: Iterable[str]) -> str:
