@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.jobs import JobRow
+
 
 class ImportType(models.TextChoices):
     CUSTOMERS = "customers"
@@ -29,7 +31,7 @@ class Dialect:
         return cls(**data) if data else None
 
 
-class ImportJob(models.Model):
+class ImportJob(JobRow):
     class Status(models.TextChoices):
         QUEUED = "queued"
         RUNNING = "running"
@@ -54,19 +56,8 @@ class ImportJob(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(null=True, blank=True)
     checkpoint = models.PositiveIntegerField(default=0, help_text="data rows handled in committed batches")
-    processed = models.PositiveIntegerField(default=0)
-    successful = models.PositiveIntegerField(default=0)
-    failed = models.PositiveIntegerField(default=0)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    created = models.DateTimeField(default=timezone.now)
-    started = models.DateTimeField(null=True, blank=True)
-    heartbeat = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
-    duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
 
-    class Meta:
-        ordering = ["-created", "-id"]
+    class Meta(JobRow.Meta):
         indexes = [models.Index(fields=["status", "heartbeat"]), models.Index(fields=["user", "created"])]
 
     def __str__(self) -> str:

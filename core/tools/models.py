@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.jobs import JobRow
+
 
 class AuditEntry(models.Model):
     """One row per tool call, whoever called and however it ended."""
@@ -58,7 +60,7 @@ class IdempotencyRecord(models.Model):
         return f"{self.key} ({self.tool})"
 
 
-class BatchRun(models.Model):
+class BatchRun(JobRow):
     """One ax_batch_operations call: its requests, progress and per-operation results."""
 
     class Status(models.TextChoices):
@@ -78,19 +80,8 @@ class BatchRun(models.Model):
     requests = models.JSONField()
     results = models.JSONField(null=True, blank=True)
     total = models.PositiveIntegerField(default=0)
-    processed = models.PositiveIntegerField(default=0)
-    successful = models.PositiveIntegerField(default=0)
-    failed = models.PositiveIntegerField(default=0)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    created = models.DateTimeField(default=timezone.now)
-    started = models.DateTimeField(null=True, blank=True)
-    heartbeat = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
-    duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
 
-    class Meta:
-        ordering = ["-created", "-id"]
+    class Meta(JobRow.Meta):
         indexes = [models.Index(fields=["status", "heartbeat"]), models.Index(fields=["user", "created"])]
 
     def __str__(self) -> str:
