@@ -196,6 +196,9 @@ ROI_CURRENCY = env_str("ROI_CURRENCY", "EUR").strip().upper()
 if len(ROI_CURRENCY) != 3 or not (ROI_CURRENCY.isascii() and ROI_CURRENCY.isalpha()):
     raise ImproperlyConfigured(f"ROI_CURRENCY must be a three-letter currency code, got {ROI_CURRENCY!r}")
 BASE_CURRENCY = env_str("BASE_CURRENCY", "EUR").upper()
+# Match committed events to webhook subscriptions on a background thread (never in the
+# operation's request); tests switch it off to observe the fan-out right after a commit.
+EVENTS_FANOUT_IN_BACKGROUND = env_bool("EVENTS_FANOUT_IN_BACKGROUND", True)
 WEBHOOK_ALLOWED_NETWORKS = env_networks("WEBHOOK_ALLOWED_NETWORKS")
 # Webhook delivery (see README "Webhooks").
 WEBHOOK_CONNECT_TIMEOUT_MS = env_int("WEBHOOK_CONNECT_TIMEOUT_MS", 3000, minimum=100)

@@ -18,6 +18,9 @@ from core.tools import breaker
 @pytest.fixture(autouse=True)
 def _fast_and_clean(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Fan-out inline, so a test sees deliveries right after the commit; the background
+    # thread has its own test (tests/events/test_background_fanout.py).
+    settings.EVENTS_FANOUT_IN_BACKGROUND = False
     cache.clear()
     yield
     breaker.reset()

@@ -12,9 +12,11 @@ transaction), so each event names the audit entry and user that caused it.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,8 +26,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from core.events.models import Event
@@ -153,13 +156,68 @@ def _json_text(data: dict[str, Any]):
 
 
 def deliver(event_ids: list[str]) -> None:
-    """Hand committed events to every subscriber; a failing subscriber is logged, never raised."""
+    """Hand committed events to the subscribers: on a background thread of this process when
+    EVENTS_FANOUT_IN_BACKGROUND is set (the default), so the operation that published them never
+    waits for the matching, and events committed close together are matched in one go; inline
+    otherwise. Events whose hand-off never ran (the process died) are found by the dispatcher's
+    sweep, since they stay fanned_out=False."""
+    if settings.EVENTS_FANOUT_IN_BACKGROUND:
+        _background.add(event_ids)
+    else:
+        _run_subscribers(event_ids)
+
+
+def _run_subscribers(event_ids: list[str]) -> None:
+    """A failing subscriber is logged and counted, never raised."""
     for subscriber in _subscribers:
         try:
             subscriber(event_ids)
         except Exception as exc:  # noqa: BLE001
             _note_failure("", exc, "subscriber %s failed on %d event(s)", getattr(subscriber, "__name__", "?"),
                           len(event_ids))
+
+
+class _Background:
+    """One daemon thread per process that drains committed event ids to the subscribers."""
+
+    def __init__(self) -> None:
+        self._ids: list[str] = []
+        self._wakeup = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, event_ids: list[str]) -> None:
+        with self._wakeup:
+            self._ids.extend(event_ids)
+            if self._thread is None or not self._thread.is_alive():  # first use, or after a fork
+                self._thread = threading.Thread(target=self._run, name="event-fanout", daemon=True)
+                self._thread.start()
+            self._wakeup.notify()
+
+    def _take(self) -> list[str]:
+        with self._wakeup:
+            while not self._ids:
+                self._wakeup.wait()
+            ids, self._ids = self._ids, []
+            return ids
+
+    def _run(self) -> None:
+        while True:
+            ids = self._take()
+            try:
+                _run_subscribers(ids)
+            finally:
+                close_old_connections()
+
+    def flush(self) -> None:
+        """At interpreter exit: hand over what is still waiting (a short-lived command's events)."""
+        with self._wakeup:
+            ids, self._ids = self._ids, []
+        if ids:
+            _run_subscribers(ids)
+
+
+_background = _Background()
+atexit.register(_background.flush)
 
 
 def _note_failure(event_type: str, exc: BaseException, message: str, *args: Any) -> None:
