@@ -6,9 +6,11 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
 from django_htmx.http import HttpResponseClientRedirect
 
-from core.accounts.roles import has_role
+from core.accounts.roles import MCP_ADMIN, has_role
 
 
 def role_required(role: str):
@@ -33,3 +35,22 @@ def role_required(role: str):
         return wrapper
 
     return decorate
+
+
+def sees_everyones(user) -> bool:
+    """Admins see every user's batches and imports; everyone else sees their own."""
+    return has_role(user, MCP_ADMIN)
+
+
+def owned_by(queryset: QuerySet, user) -> QuerySet:
+    return queryset if sees_everyones(user) else queryset.filter(user=user)
+
+
+def get_owned(queryset: QuerySet, user, what: str, **lookup):
+    """The row for `lookup` if this user may open it: 404 when missing, 403 when another's."""
+    row = queryset.select_related("user").filter(**lookup).first()
+    if row is None:
+        raise Http404(f"There is no {what} {next(iter(lookup.values()))}.")
+    if row.user_id != user.pk and not sees_everyones(user):
+        raise PermissionDenied(f"This {what} belongs to another user; only admins see other users' {what}s.")
+    return row

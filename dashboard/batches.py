@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -26,7 +25,7 @@ from core.tools import jsonio
 from core.tools.batch import BATCH_TOOL
 from core.tools.models import BatchRun
 from core.tools.pipeline import call_tool
-from dashboard.access import role_required
+from dashboard.access import get_owned, owned_by, role_required, sees_everyones
 from dashboard.forms import BatchFilterForm, BatchForm
 
 PAGE_SIZE = 25
@@ -35,21 +34,15 @@ SUBMIT_ROLE = MCP_ADMIN
 
 
 def may_see_all_batches(user) -> bool:
-    return has_role(user, MCP_ADMIN)
+    return sees_everyones(user)
 
 
 def visible_batches(user) -> QuerySet[BatchRun]:
-    runs = BatchRun.objects.all()
-    return runs if may_see_all_batches(user) else runs.filter(user=user)
+    return owned_by(BatchRun.objects.all(), user)
 
 
 def _get_batch_for_user(user, batch_id: str) -> BatchRun:
-    run = BatchRun.objects.select_related("user").filter(batch_id=batch_id).first()
-    if run is None:
-        raise Http404(f"There is no batch {batch_id}.")
-    if run.user_id != user.pk and not may_see_all_batches(user):
-        raise PermissionDenied("This batch belongs to another user; only admins see other users' batches.")
-    return run
+    return get_owned(BatchRun.objects, user, "batch", batch_id=batch_id)
 
 
 @require_GET

@@ -11,7 +11,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -23,12 +22,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from core.accounts.roles import MCP_ADMIN, MCP_READ, MCP_WRITE, has_role
+from core.accounts.roles import MCP_READ, MCP_WRITE, has_role
 from core.errors import ToolError
 from core.imports import services
 from core.imports.models import ImportJob
 from core.imports.types import SPECS
-from dashboard.access import role_required
+from dashboard.access import get_owned, owned_by, role_required, sees_everyones
 from dashboard.import_forms import ImportUploadForm
 
 PAGE_SIZE = 25
@@ -37,22 +36,12 @@ CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def may_see_all_imports(user) -> bool:
-    return has_role(user, MCP_ADMIN)
-
-
 def visible_imports(user) -> QuerySet[ImportJob]:
-    jobs = ImportJob.objects.all()
-    return jobs if may_see_all_imports(user) else jobs.filter(user=user)
+    return owned_by(ImportJob.objects.all(), user)
 
 
 def _get_import_for_user(user, job_id: str) -> ImportJob:
-    job = ImportJob.objects.select_related("user").filter(job_id=job_id).first()
-    if job is None:
-        raise Http404(f"There is no import {job_id}.")
-    if job.user_id != user.pk and not may_see_all_imports(user):
-        raise PermissionDenied("This import belongs to another user; only admins see other users' imports.")
-    return job
+    return get_owned(ImportJob.objects, user, "import", job_id=job_id)
 
 
 def _attachment(content: bytes, filename: str, content_type: str) -> HttpResponse:
@@ -91,7 +80,7 @@ def import_list(request: HttpRequest) -> HttpResponse:
         "page": page,
         # The table polls itself while a job on it is still moving, and stops once none is.
         "polling": any(not job.done for job in page),
-        "all_imports": may_see_all_imports(request.user),
+        "all_imports": sees_everyones(request.user),
         "may_upload": may_upload,
         "upload_form": ImportUploadForm() if may_upload else None,
         "types": list(SPECS.values()),
