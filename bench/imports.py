@@ -143,15 +143,15 @@ def _instrument() -> dict[str, list[float]]:
     engine.run = timed("run (total)", engine.run)
     engine.prepare = timed("  prepare: sniff encoding/delimiter", engine.prepare)
     engine.count_rows = timed("  count_rows: first pass over the file", engine.count_rows)
-    engine._validate = timed("  _validate: cells -> clean records", engine._validate)
-    types.CustomersSpec.check = timed("    spec.check: existing accounts query", types.CustomersSpec.check)
+    engine._validate = timed("  _validate: cells -> clean records",
+                             engine._validate)
+    types.CustomersSpec.check = timed("  spec.check: existing accounts query", types.CustomersSpec.check)
     engine._commit_chunk = timed("  _commit_chunk: write + checkpoint + commit", engine._commit_chunk)
     types.CustomersSpec.write = timed("    spec.write", types.CustomersSpec.write)
-    for model in ("Customer", "AuditEntry"):
-        phases[f"      fast_insert {model}"] = [0.0, 0.0, 0]
-    types.fast_insert = timed(lambda model, rows: f"      fast_insert {model.__name__}", types.fast_insert)
-    types._publish_many = timed("      publish_many: store events", types._publish_many)
-    bus.deliver = timed("    on_commit deliver: webhook fan-out", bus.deliver)
+    types.ImportSpec.insert_new = timed("      insert_new: customer rows", types.ImportSpec.insert_new)
+    types.ImportSpec.audit = timed("      audit: audit rows", types.ImportSpec.audit)
+    types.publish_rows = timed("      publish_rows: events", types.publish_rows)
+    bus.deliver = timed("    on_commit deliver: webhook fan-out (none without subscriptions)", bus.deliver)
     return phases
 
 

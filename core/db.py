@@ -49,3 +49,67 @@ def fast_insert(model, rows: list[dict]) -> None:
         [tuple(row[c] for c in columns) for row in rows]
     with connection.cursor() as cursor:
         cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", params)
+
+
+class JsonRows:
+    """SQL over the rows of one JSON-array parameter, for set-based bulk writes.
+
+    A chunk of records goes to the database as one JSON text (`[[v0, v1, ...], ...]`) and one
+    INSERT ... SELECT expands it there: no per-row parameter binding in Python, and the
+    statement runs in the database without holding the interpreter. `source` is the FROM
+    clause (one row per element, the element named `value`); `column(i, type)` reads element
+    i of a row as SQL (text unless a type is given); `json_object(pairs)` builds a JSON
+    object from (key, sql expression) pairs. SQLite (3.38+) and PostgreSQL.
+    """
+
+    def __init__(self, connection) -> None:
+        self.postgres = connection.vendor == "postgresql"
+        self.source = "jsonb_array_elements(%s::jsonb) AS src(value)" if self.postgres else "json_each(%s) AS src"
+
+    def column(self, index: int, sql_type: str = "") -> str:
+        if self.postgres:
+            return f"(src.value->>{index})::{sql_type}" if sql_type else f"(src.value->>{index})"
+        return f"(src.value->>{index})"
+
+    def decimal(self, index: int) -> str:
+        """Element i (a decimal written as a string, exact) as a number, e.g. for json_object."""
+        return f"(src.value->>{index})::numeric" if self.postgres else f"CAST(src.value->>{index} AS REAL)"
+
+    def json_object(self, pairs: list[tuple[str, str]]) -> str:
+        function = "jsonb_build_object" if self.postgres else "json_object"
+        return f"{function}({', '.join(f'{quote_literal(key)}, {expr}' for key, expr in pairs)})"
+
+    def json_bool(self, value: bool) -> str:
+        return ("true" if value else "false") if self.postgres else f"json('{'true' if value else 'false'}')"
+
+    def random_hex16(self) -> str:
+        """16 random hex digits per row."""
+        return "left(md5(gen_random_uuid()::text), 16)" if self.postgres else "lower(hex(randomblob(8)))"
+
+    @staticmethod
+    def payload(rows: list[list]) -> str:
+        import json
+
+        return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def existing_values(model, field: str, values: list[str]) -> set[str]:
+    """Which of `values` the column `field` of model already holds: one query with one JSON
+    parameter, however many values (an IN list of thousands of parameters costs more to build)."""
+    from django.db import connection
+
+    if not values:
+        return set()
+    import json
+
+    column = connection.ops.quote_name(model._meta.get_field(field).column)
+    wanted = ("SELECT jsonb_array_elements_text(%s::jsonb)" if connection.vendor == "postgresql"
+              else "SELECT value FROM json_each(%s)")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {column} FROM {connection.ops.quote_name(model._meta.db_table)} "
+                       f"WHERE {column} IN ({wanted})", [json.dumps(values, ensure_ascii=False)])
+        return {row[0] for row in cursor.fetchall()}

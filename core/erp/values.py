@@ -12,7 +12,7 @@ from core.errors import ToolError
 
 CENT = Decimal("0.01")
 MAX_MONEY = Decimal("9999999999999999.99")
-_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")
+KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")
 
 
 @lru_cache(maxsize=1)
@@ -55,7 +55,7 @@ def round_money(value: Decimal) -> Decimal:
 
 def key(value: object, field: str, max_length: int) -> str:
     text = str(value or "").strip()
-    if not text or len(text) > max_length or not _KEY_RE.match(text):
+    if not text or len(text) > max_length or not KEY_RE.match(text):
         raise ToolError(
             "VALIDATION_ERROR",
             f"{field} must be 1-{max_length} letters, digits, '.', '_', '-' or '/', starting with a letter or digit",

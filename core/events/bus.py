@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 Subscriber = Callable[[list[str]], None]
 _subscribers: list[Subscriber] = []
+# Per subscriber: a callable telling whether it would do anything with events published now
+# (None: always assume it would).
+_interest: dict[Subscriber, Callable[[], bool] | None] = {}
 FAILURES_KEY = "events:publish_failures"
 LAST_FAILURE_KEY = "events:last_publish_failure"
 _FAST_INSERT_FROM = 50
@@ -54,10 +57,32 @@ class CallScope:
 _scope: ContextVar[CallScope | None] = ContextVar("ax_event_scope", default=None)
 
 
-def subscribe(subscriber: Subscriber) -> None:
-    """Register a callable that receives the event ids of every committed publish (once per process)."""
+def subscribe(subscriber: Subscriber, *, interested: Callable[[], bool] | None = None) -> None:
+    """Register a callable that receives the event ids of every committed publish (once per process).
+
+    `interested`, if given, tells (with a query in the publishing transaction) whether the
+    subscriber would do anything with events published now, e.g. whether any webhook
+    subscription exists; see `_nobody_listens`."""
     if subscriber not in _subscribers:
         _subscribers.append(subscriber)
+    _interest[subscriber] = interested
+
+
+def _nobody_listens() -> bool:
+    """True if no subscriber wants events published in the current transaction, which then stores
+    them as already handed over (fanned_out) and skips the after-commit hand-off.
+
+    Only on SQLite, where a write transaction starts IMMEDIATE and so holds the single writer
+    lock from its first statement: no subscription can be created between this check and the
+    commit, so the answer stays true for everything this transaction publishes. Elsewhere a
+    concurrent subscription could commit in between, and the after-commit fan-out decides."""
+    if not settings.USING_SQLITE or not transaction.get_connection().in_atomic_block:
+        return False
+    for subscriber in _subscribers:
+        check = _interest.get(subscriber)
+        if check is None or check():
+            return False
+    return True
 
 
 def new_event_id() -> str:
@@ -110,12 +135,13 @@ def _store(entries: list[tuple[str, dict[str, Any]]], *, user: Any, via: str,
         user = user if getattr(user, "pk", None) else None
         username = getattr(user, "username", "") or ""
         now = timezone.now()
+        handed_over = _nobody_listens()
         bulk = len(entries) >= _FAST_INSERT_FROM
         # One JSON encoding per event: on the bulk path the text goes straight into the column.
         encode = _json_text if bulk else jsonable
         rows = [
             {"event_id": new_event_id(), "type": event_type, "created": now, "user_id": getattr(user, "pk", None),
-             "username": username, "audit_id": audit_id, "fanned_out": False, "fanout_error": "",
+             "username": username, "audit_id": audit_id, "fanned_out": handed_over, "fanout_error": "",
              "data": encode({**data, "caused_by": {"user": username or None, "audit_id": audit_id,
                                                   "via": via or None}})}
             for (event_type, data), audit_id in zip(entries, audit_ids, strict=True)
@@ -129,7 +155,38 @@ def _store(entries: list[tuple[str, dict[str, Any]]], *, user: Any, via: str,
     except Exception as exc:  # noqa: BLE001 - publishing must never fail the operation
         _note_failure(entries[0][0], exc, "could not store %d %s event(s)", len(entries), entries[0][0])
         return
-    ids = [row["event_id"] for row in rows]
+    if not handed_over:
+        ids = [row["event_id"] for row in rows]
+        transaction.on_commit(lambda: deliver(ids))
+
+
+def publish_rows(event_type: str, rows: Any, payload: str, data: list[tuple[str, str]], *, user: Any,
+                 via: str) -> None:
+    """Publish one event per element of a JSON rows payload (see core.db.JsonRows), in one
+    INSERT ... SELECT in the caller's transaction: the database builds each event's id and
+    data, from `data`, (key, SQL expression over the row) pairs. For bulk writers (imports),
+    where encoding and binding every event in Python would cost more than the write itself.
+
+    Unlike publish(), this raises: a bulk writer's chunk must not commit without its events."""
+    from django.db import connection
+
+    user = user if getattr(user, "pk", None) else None
+    username = getattr(user, "username", "") or ""
+    caused_by = rows.json_object([("user", "%s"), ("audit_id", "NULL"), ("via", "%s")])
+    handed_over = _nobody_listens()
+    sql = (f"INSERT INTO {connection.ops.quote_name(Event._meta.db_table)} "
+           "(event_id, type, created, data, user_id, username, audit_id, fanned_out, fanout_error) "
+           f"SELECT 'evt_' || %s || {rows.random_hex16()}, %s, %s, "
+           f"{rows.json_object([*data, ('caused_by', caused_by)])}, %s, %s, NULL, %s, '' FROM {rows.source}"
+           + ("" if handed_over else " RETURNING event_id"))
+    params = [f"{time.time_ns() // 1_000_000:011x}", event_type,
+              connection.ops.adapt_datetimefield_value(timezone.now()), username or None, via or None,
+              getattr(user, "pk", None), username, handed_over, payload]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if handed_over:
+            return
+        ids = [row[0] for row in cursor.fetchall()]
     transaction.on_commit(lambda: deliver(ids))
 
 

@@ -96,6 +96,7 @@ def run(job: ImportJob) -> None:
         group = key_index if spec.key == "order_ref" else None
         for chunk in _chunks(rows, job.batch_size, group):
             outcomes = _validate(spec, chunk, positions, dialect, seen, grouped=group is not None)
+            _check(spec, outcomes)
             _commit_chunk(job, spec, outcomes, started)
     finished = timezone.now()
     ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
@@ -107,21 +108,34 @@ def _validate(spec: ImportSpec, chunk, positions: dict[str, int], dialect: Diale
               grouped: bool) -> list[Outcome]:
     outcomes = []
     previous_key = None
+    fast = spec.fast_reader(positions, dialect)
+    key_name = spec.key
     for line, values in chunk:
-        cells = {name: values[i] if i < len(values) else None for name, i in positions.items()}
-        outcome = spec.read(line, cells, dialect)
-        key = outcome.raw.get(spec.key, "")
+        record = fast(values) if fast is not None else None
+        if record is not None:
+            outcome = Outcome(line, record=record, source=(positions, values))
+            key = record[key_name]
+        else:
+            outcome = spec.read(line, _cells(positions, values), dialect)
+            key = outcome.raw.get(key_name, "")
         # Grouped rows (order lines) repeat their key while consecutive; elsewhere a key
         # seen before is a duplicate in the file.
         if key and key in seen and not (grouped and key == previous_key):
-            outcome.fail(spec.key, "DUPLICATE_KEY", f"{spec.key} {key} appears more than once in the file")
+            outcome.fail(key_name, "DUPLICATE_KEY", f"{key_name} {key} appears more than once in the file")
         seen.add(key)
         previous_key = key
         outcomes.append(outcome)
+    return outcomes
+
+
+def _check(spec: ImportSpec, outcomes: list[Outcome]) -> None:
     valid = [o for o in outcomes if o.ok]
     if valid:
         spec.check(valid)
-    return outcomes
+
+
+def _cells(positions: dict[str, int], values: list[Any]) -> dict[str, Any]:
+    return {name: values[i] if i < len(values) else None for name, i in positions.items()}
 
 
 def _commit_chunk(job: ImportJob, spec: ImportSpec, outcomes: list[Outcome], started: float) -> None:

@@ -11,7 +11,9 @@ class AuditEntry(models.Model):
     """One row per tool call, whoever called and however it ended."""
 
     tool = models.CharField(max_length=100)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    # No index of its own: the (user, created) index below serves lookups by user.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
+                             db_index=False)
     username = models.CharField(max_length=150, blank=True)
     department = models.CharField(max_length=30, blank=True)
     via = models.CharField(max_length=20, blank=True, help_text="http, mcp, cli, dashboard, batch, import, …")

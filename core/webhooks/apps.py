@@ -11,6 +11,6 @@ class WebhooksConfig(AppConfig):
     def ready(self) -> None:
         # Webhooks subscribe to the event bus; the bus knows nothing about webhooks.
         from core.events import bus
-        from core.webhooks.fanout import on_events
+        from core.webhooks.fanout import has_subscriptions, on_events
 
-        bus.subscribe(on_events)
+        bus.subscribe(on_events, interested=has_subscriptions)

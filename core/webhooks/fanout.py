@@ -48,6 +48,11 @@ def enqueue_lease() -> timedelta:
     return timedelta(seconds=settings.WEBHOOK_ENQUEUE_LEASE_SECONDS)
 
 
+def has_subscriptions() -> bool:
+    """Whether any subscription could receive an event now (paused ones queue their deliveries)."""
+    return Subscription.objects.exclude(status=Subscription.Status.DISABLED).exists()
+
+
 def on_events(event_ids: list[str]) -> None:
     """Event-bus subscriber. On failure the events keep fanned_out=False (the sweep retries them)
     and carry the error, which the Events page shows."""
