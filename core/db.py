@@ -51,6 +51,19 @@ def fast_insert(model, rows: list[dict]) -> None:
         cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", params)
 
 
+def insert_returning_id(model, row: dict) -> int:
+    """Insert one row (column attnames -> plain values; datetimes adapted here); returns its id."""
+    from django.db import connection
+
+    adapt = connection.ops.adapt_datetimefield_value
+    names = ", ".join(connection.ops.quote_name(model._meta.get_field(c).column) for c in row)
+    params = [adapt(v) if hasattr(v, "tzinfo") and hasattr(v, "hour") else v for v in row.values()]
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({names}) "
+                       f"VALUES ({', '.join(['%s'] * len(params))}) RETURNING id", params)
+        return cursor.fetchone()[0]
+
+
 class JsonRows:
     """SQL over the rows of one JSON-array parameter, for set-based bulk writes.
 

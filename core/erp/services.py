@@ -22,8 +22,8 @@ from django.db.models import F
 from django.db.models.functions import Round
 from django.utils import timezone
 
-from core.erp import values
-from core.erp.models import Customer, ExchangeRate, Invoice, Item, Payment, SalesOrder, SalesOrderLine
+from core.erp import rows, values
+from core.erp.models import Customer, Invoice, Item, Payment, SalesOrder, SalesOrderLine
 from core.errors import ToolError
 from core.events.bus import publish
 
@@ -50,7 +50,7 @@ def _plus_money(field: str, amount: Decimal) -> Round:
 
 
 def get_customer(customer_account: str) -> Customer:
-    customer = Customer.objects.filter(customer_account=str(customer_account).strip()).first()
+    customer = rows.customer_by_account(str(customer_account).strip())
     if customer is None:
         raise ToolError("CUST_NOT_FOUND", f"customer {customer_account!r} does not exist", field="customer_account")
     return customer
@@ -175,20 +175,24 @@ def adjust_inventory(item_id: str, quantity_change: int, reason: str) -> Item:
     return item
 
 
-def _reserve(item_quantities: Counter[int]) -> None:
+def _reserve(item_quantities: Counter[int]) -> dict[int, tuple[int, int, int]]:
+    """Reserve stock for each item, or refuse the whole call. Returns per item its
+    (on_hand, reserved, reorder_point) after the change, for the low-stock check."""
     now = timezone.now()
+    after = {}
     for pk, qty in sorted(item_quantities.items()):  # fixed order: no deadlock between two orders
         if qty <= 0:
             continue
-        if not Item.objects.filter(pk=pk, on_hand__gte=F("reserved") + qty).update(
-            reserved=F("reserved") + qty, updated=now
-        ):
+        state = rows.reserve(pk, qty, now)
+        if state is None:
             item = Item.objects.get(pk=pk)
             raise ToolError(
                 "INSUFFICIENT_STOCK",
                 f"item {item.item_id}: {item.available} available, {qty} requested",
                 details={"item_id": item.item_id, "available": item.available, "requested": qty},
             )
+        after[pk] = state
+    return after
 
 
 def _release(item_quantities: Counter[int], *, ship: bool = False) -> None:
@@ -233,14 +237,14 @@ def _parse_lines(lines: list[dict[str, Any]]) -> list[LineInput]:
 def exchange_rate(currency: str) -> Decimal:
     if currency == settings.BASE_CURRENCY:
         return Decimal(1)
-    rate = ExchangeRate.objects.filter(currency=currency).values_list("rate", flat=True).first()
+    rate = rows.exchange_rate(currency)
     if rate is None:
         raise ToolError("NO_EXCHANGE_RATE", f"no exchange rate from {settings.BASE_CURRENCY} to {currency}")
     return rate
 
 
 def _priced_lines(parsed: list[LineInput], currency: str) -> tuple[list[SalesOrderLine], Counter[int]]:
-    items = Item.objects.in_bulk({line.item_id for line in parsed}, field_name="item_id")
+    items = rows.items_by_item_id(line.item_id for line in parsed)
     rate = None
     order_lines, quantities = [], Counter()
     for n, line in enumerate(parsed):
@@ -274,17 +278,23 @@ def create_sales_order(customer_account: str, lines: list[dict[str, Any]], custo
     order_lines, quantities = _priced_lines(_parse_lines(lines), customer.currency)
     total = sum((line.line_amount for line in order_lines), Decimal("0.00"))
     _check_credit(customer, total)
-    _reserve(quantities)
-    order = SalesOrder.objects.create(customer=customer, currency=customer.currency, total_amount=total,
-                                      customer_ref=values.text(customer_ref, "customer_ref", 60, required=False))
-    order.sales_id = document_id("SO", order.pk, order.created)
-    SalesOrder.objects.filter(pk=order.pk).update(sales_id=order.sales_id)
+    after = _reserve(quantities)
+    now = timezone.now()
+    order = SalesOrder(customer=customer, currency=customer.currency, total_amount=total, created=now, updated=now,
+                       customer_ref=values.text(customer_ref, "customer_ref", 60, required=False))
+    order.pk = rows.insert_order(order)
+    order.sales_id = document_id("SO", order.pk, now)
+    rows.set_sales_id(order.pk, order.sales_id)
     for line in order_lines:
         line.order = order
-    SalesOrderLine.objects.bulk_create(order_lines)
+    rows.insert_lines(order_lines)
     order._prefetched_lines = order_lines
     publish("salesorder.created", _out().order_data(order))
-    _check_low_stock(quantities, cause="sales order", sales_id=order.sales_id)
+    items = {line.item_id: line.item for line in order_lines}
+    for pk, (on_hand, reserved, reorder_point) in after.items():
+        items[pk].on_hand, items[pk].reserved, items[pk].reorder_point = on_hand, reserved, reorder_point
+    _publish_low_stock([items[pk] for pk in after if items[pk].reorder_point > 0], quantities, cause="sales order",
+                       sales_id=order.sales_id)
     return order
 
 

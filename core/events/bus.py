@@ -42,7 +42,6 @@ _subscribers: list[Subscriber] = []
 _interest: dict[Subscriber, Callable[[], bool] | None] = {}
 FAILURES_KEY = "events:publish_failures"
 LAST_FAILURE_KEY = "events:last_publish_failure"
-_FAST_INSERT_FROM = 50
 
 
 @dataclass
@@ -136,22 +135,24 @@ def _store(entries: list[tuple[str, dict[str, Any]]], *, user: Any, via: str,
         username = getattr(user, "username", "") or ""
         now = timezone.now()
         handed_over = _nobody_listens()
-        bulk = len(entries) >= _FAST_INSERT_FROM
-        # One JSON encoding per event: on the bulk path the text goes straight into the column.
-        encode = _json_text if bulk else jsonable
+        # One JSON encoding per event, straight into the column.
         rows = [
             {"event_id": new_event_id(), "type": event_type, "created": now, "user_id": getattr(user, "pk", None),
              "username": username, "audit_id": audit_id, "fanned_out": handed_over, "fanout_error": "",
-             "data": encode({**data, "caused_by": {"user": username or None, "audit_id": audit_id,
-                                                  "via": via or None}})}
+             "data": _json_text({**data, "caused_by": {"user": username or None, "audit_id": audit_id,
+                                                      "via": via or None}})}
             for (event_type, data), audit_id in zip(entries, audit_ids, strict=True)
         ]
-        if transaction.get_connection().in_atomic_block:
-            # A savepoint, so that a failed insert cannot doom the operation's own transaction.
+        from core.db import fast_insert
+
+        connection = transaction.get_connection()
+        if connection.in_atomic_block and connection.vendor == "postgresql":
+            # A savepoint, so that a failed insert cannot doom the operation's own transaction
+            # (on SQLite a failed statement undoes only itself).
             with transaction.atomic():
-                _insert(rows)
+                fast_insert(Event, rows)
         else:
-            _insert(rows)
+            fast_insert(Event, rows)
     except Exception as exc:  # noqa: BLE001 - publishing must never fail the operation
         _note_failure(entries[0][0], exc, "could not store %d %s event(s)", len(entries), entries[0][0])
         return
@@ -188,17 +189,6 @@ def publish_rows(event_type: str, rows: Any, payload: str, data: list[tuple[str,
             return
         ids = [row[0] for row in cursor.fetchall()]
     transaction.on_commit(lambda: deliver(ids))
-
-
-def _insert(rows: list[dict[str, Any]]) -> None:
-    if len(rows) < _FAST_INSERT_FROM:
-        Event.objects.bulk_create([Event(**row) for row in rows])
-        return
-    # Bulk imports publish thousands of events per batch: one executemany without building
-    # a model instance and its INSERT per event, which would cost more than the import itself.
-    from core.db import fast_insert
-
-    fast_insert(Event, rows)
 
 
 def _json_text(data: dict[str, Any]):

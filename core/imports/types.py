@@ -8,8 +8,8 @@ events. Everything here runs inside the chunk's transaction (see engine.py).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -25,7 +25,6 @@ from core.events.bus import publish_rows
 from core.imports.fields import as_decimal, as_int, as_text
 from core.imports.models import Dialect, ImportType
 from core.tools.models import AuditEntry
-
 
 FastReader = Callable[[list[Any]], "dict[str, Any] | None"]
 

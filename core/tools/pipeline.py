@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError, DataError, IntegrityError, transaction
+from django.utils import timezone
 
 from core.accounts.roles import role_level
 from core.accounts.services import department_code
-from core.db import write_slot
+from core.db import insert_returning_id, write_slot
 from core.errors import ToolError
 from core.events import bus as event_bus
 from core.tools import breaker, idempotency, ratelimit
@@ -45,23 +46,25 @@ class _Audit:
     idempotency_key: str | None
     digest: str = ""
 
-    def write(self, started: float, *, error: ToolError | None = None, replayed: bool = False) -> AuditEntry:
+    def write(self, started: float, *, error: ToolError | None = None, replayed: bool = False) -> int:
+        """Insert the call's AuditEntry (one plain statement: this runs on every call); returns its id."""
         user = self.user if getattr(self.user, "pk", None) else None
-        return AuditEntry.objects.create(
-            tool=self.tool[:100],
-            user=user,
-            username=getattr(user, "username", "") or "",
-            department=_department(user),
-            via=self.via,
-            arguments_digest=self.digest,
-            success=error is None,
-            error_code=error.code if error else "",
-            error_message=error.message[:500] if error else "",
-            duration_ms=int((time.perf_counter() - started) * 1000),
-            idempotency_key=(self.idempotency_key or "")[:255],
-            replayed=replayed,
-            batch_id=self.batch_id or "",
-        )
+        return insert_returning_id(AuditEntry, {
+            "tool": self.tool[:100],
+            "user_id": getattr(user, "pk", None),
+            "username": getattr(user, "username", "") or "",
+            "department": _department(user),
+            "via": self.via,
+            "arguments_digest": self.digest,
+            "success": error is None,
+            "error_code": error.code if error else "",
+            "error_message": error.message[:500] if error else "",
+            "duration_ms": int((time.perf_counter() - started) * 1000),
+            "idempotency_key": (self.idempotency_key or "")[:255],
+            "replayed": replayed,
+            "batch_id": self.batch_id or "",
+            "created": timezone.now(),
+        })
 
     def write_quietly(self, started: float, error: ToolError) -> None:
         try:
@@ -177,8 +180,8 @@ def _run(tool, arguments: dict[str, Any], ctx: CallContext, audit: _Audit, start
                         output = tool.handler(arguments, ctx)
                 except ToolError as error:
                     raise _Refused(error) from None
-                entry = _record(ctx, audit, started, output, None)
-                event_bus.flush(events, audit_id=entry.pk)
+                audit_id = _record(ctx, audit, started, output, None)
+                event_bus.flush(events, audit_id=audit_id)
                 return output, None
         except _Refused as refused:
             with transaction.atomic():
@@ -199,7 +202,7 @@ def _claim_or_replay(tool, ctx: CallContext, audit: _Audit, started: float):
     return (record.response if record.success else None), error
 
 
-def _record(ctx: CallContext, audit: _Audit, started: float, output, error: ToolError | None) -> AuditEntry:
+def _record(ctx: CallContext, audit: _Audit, started: float, output, error: ToolError | None) -> int:
     if ctx.idempotency_key:
         idempotency.store(ctx.user, ctx.idempotency_key, success=error is None,
                           response=output if error is None else error.as_dict())

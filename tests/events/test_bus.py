@@ -8,6 +8,7 @@ import pytest
 from django.db import transaction
 
 from core.erp import services as erp_services
+from core.erp.models import SalesOrder
 from core.errors import ToolError
 from core.events import bus
 from core.events.models import Event
@@ -94,12 +95,26 @@ def test_a_failure_inside_publishing_is_logged_and_the_call_succeeds(erp, writer
     def broken(*args, **kwargs):
         raise ValueError("event store is broken")
 
-    monkeypatch.setattr(Event.objects, "bulk_create", broken)
+    monkeypatch.setattr("core.db.fast_insert", broken)
     with caplog.at_level(logging.ERROR, logger="core.events.bus"):
         created = call_tool("ax_create_salesorder", ORDER, writer)
     assert created["sales_id"] and "could not store 1 salesorder.created event(s)" in caplog.text
     assert bus.failure_summary()["count"] >= 1
     assert "event store is broken" in bus.failure_summary()["last"]["error"]
+
+
+def test_a_database_refusing_the_event_leaves_the_operation_committed(erp, writer, monkeypatch, caplog):
+    """The event insert fails in the database itself (a taken event id): the order, its audit row
+    and the rest of its transaction still commit (SQLite undoes only the failed statement;
+    PostgreSQL runs the insert in a savepoint)."""
+    Event.objects.create(event_id="evt_taken", type="customer.created", data={})
+    monkeypatch.setattr(bus, "new_event_id", lambda: "evt_taken")
+    with caplog.at_level(logging.ERROR, logger="core.events.bus"):
+        created = call_tool("ax_create_salesorder", ORDER, writer)
+    assert "could not store 1 salesorder.created event(s)" in caplog.text
+    assert SalesOrder.objects.filter(sales_id=created["sales_id"]).exists()
+    assert AuditEntry.objects.filter(tool="ax_create_salesorder", success=True).count() == 1
+    assert Event.objects.count() == 1
 
 
 def test_publish_many_stores_in_bulk_with_audit_ids(db, admin, django_assert_max_num_queries):

@@ -1,0 +1,119 @@
+"""Plain statements for the hot path of order entry (ax_create_salesorder and its batches).
+
+Building a query through the ORM costs several times what the database needs to run it
+(compiling the WHERE, the SELECT list, the converters), and an order takes about ten of
+them. These are the same statements written once: each function runs one statement and
+hands back model instances built in memory, so the callers and the serializers stay the same.
+SQLite and PostgreSQL; tables and columns come from the models' metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from django.db import connection
+
+from core.erp.models import Customer, ExchangeRate, Item, SalesOrder, SalesOrderLine
+
+CENT = Decimal("0.01")
+CUSTOMER_FIELDS = ("id", "customer_account", "name", "currency", "credit_limit", "balance", "segment", "email",
+                   "blocked")
+ITEM_FIELDS = ("id", "item_id", "name", "unit_price", "on_hand", "reserved", "reorder_point")
+
+
+def money(value: Any) -> Decimal:
+    """A money column as Decimal: PostgreSQL returns Decimal, SQLite a float or an int (read
+    through its shortest repr, exact for two-place amounts, as the ORM's converter does)."""
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(repr(value) if isinstance(value, float) else value).quantize(CENT)
+
+
+def rate(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(repr(value) if isinstance(value, float) else value)
+
+
+@cache
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+@cache
+def _columns(model, fields: tuple[str, ...]) -> str:
+    return ", ".join(connection.ops.quote_name(model._meta.get_field(f).column) for f in fields)
+
+
+def _fetch(sql: str, params: Sequence[Any]) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _customer(row: tuple) -> Customer:
+    values = dict(zip(CUSTOMER_FIELDS, row, strict=True))
+    values["credit_limit"], values["balance"] = money(values["credit_limit"]), money(values["balance"])
+    values["blocked"] = bool(values["blocked"])
+    return Customer(**values)
+
+
+def _item(row: tuple) -> Item:
+    values = dict(zip(ITEM_FIELDS, row, strict=True))
+    values["unit_price"] = money(values["unit_price"])
+    return Item(**values)
+
+
+def customer_by_account(account: str) -> Customer | None:
+    rows = _fetch(f"SELECT {_columns(Customer, CUSTOMER_FIELDS)} FROM {_table(Customer)} "
+                  f"WHERE customer_account = %s", [account])
+    return _customer(rows[0]) if rows else None
+
+
+def items_by_item_id(item_ids: Iterable[str]) -> dict[str, Item]:
+    wanted = list(dict.fromkeys(item_ids))
+    rows = _fetch(f"SELECT {_columns(Item, ITEM_FIELDS)} FROM {_table(Item)} "
+                  f"WHERE item_id IN ({', '.join(['%s'] * len(wanted))})", wanted)
+    return {item.item_id: item for item in map(_item, rows)}
+
+
+def exchange_rate(currency: str) -> Decimal | None:
+    rows = _fetch(f"SELECT rate FROM {_table(ExchangeRate)} WHERE currency = %s", [currency])
+    return rate(rows[0][0]) if rows else None
+
+
+def reserve(pk: int, quantity: int, now: datetime) -> tuple[int, int, int] | None:
+    """Reserve quantity of item pk if on hand covers it: (on_hand, reserved, reorder_point) after
+    the change, or None (nothing changed) when it does not."""
+    rows = _fetch(f"UPDATE {_table(Item)} SET reserved = reserved + %s, updated = %s "
+                  f"WHERE id = %s AND on_hand >= reserved + %s RETURNING on_hand, reserved, reorder_point",
+                  [quantity, connection.ops.adapt_datetimefield_value(now), pk, quantity])
+    return rows[0] if rows else None
+
+
+def insert_order(order: SalesOrder) -> int:
+    """Insert a new order (its sales_id still empty); returns its primary key."""
+    now = connection.ops.adapt_datetimefield_value(order.created)
+    fields = ("customer", "currency", "status", "total_amount", "customer_ref", "cancel_reason", "created",
+              "updated")
+    rows = _fetch(f"INSERT INTO {_table(SalesOrder)} ({_columns(SalesOrder, fields)}) "
+                  f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                  [order.customer_id, order.currency, order.status, str(order.total_amount), order.customer_ref,
+                   order.cancel_reason, now, now])
+    return rows[0][0]
+
+
+def set_sales_id(pk: int, sales_id: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {_table(SalesOrder)} SET sales_id = %s WHERE id = %s", [sales_id, pk])
+
+
+def insert_lines(lines: list[SalesOrderLine]) -> None:
+    fields = ("order", "line_number", "item", "quantity", "unit_price", "line_amount")
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {_table(SalesOrderLine)} ({_columns(SalesOrderLine, fields)}) "
+                           f"VALUES (%s, %s, %s, %s, %s, %s)",
+                           [(line.order_id, line.line_number, line.item_id, line.quantity, str(line.unit_price),
+                             str(line.line_amount)) for line in lines])
