@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
 
 from django.conf import settings
 
@@ -18,10 +20,26 @@ def write_slot() -> AbstractContextManager:
     return _sqlite_writer if settings.USING_SQLITE else nullcontext()
 
 
+@functools.cache
+def _insert_sql(model, columns: tuple[str, ...], returning: bool) -> str:
+    """INSERT INTO model (columns) VALUES (%s, ...), built once per model and column list
+    (quoting names through the connection costs more than running the insert)."""
+    from django.db import connection
+
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(model._meta.get_field(c).column) for c in columns)
+    return (f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
+            + (" RETURNING id" if returning else ""))
+
+
+def _is_datetime(value) -> bool:
+    return isinstance(value, datetime)
+
+
 def fast_insert(model, rows: list[dict]) -> None:
     """Insert many rows with one executemany, bypassing model instances.
 
-    For bulk paths (imports) where Django's bulk_create spends most of its time building a
+    For bulk and hot paths where Django's bulk_create spends most of its time building a
     model instance and per-field SQL for every row. Each row maps column attnames to values;
     every row must name the same columns, including those with a Python-side default.
     Datetime values are adapted for the backend here; other values must already be plain.
@@ -30,15 +48,12 @@ def fast_insert(model, rows: list[dict]) -> None:
 
     if not rows:
         return
-    columns = list(rows[0])
-    table = connection.ops.quote_name(model._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(model._meta.get_field(c).column) for c in columns)
-    placeholders = ", ".join(["%s"] * len(columns))
+    columns = tuple(rows[0])
     # Datetime columns are found from the first row and adapted once per distinct value (a
     # batch shares one timestamp); every other value goes to the driver as it is.
     adapt = connection.ops.adapt_datetimefield_value
     first = rows[0]
-    dated = {c for c in columns if hasattr(first[c], "tzinfo") and hasattr(first[c], "hour")}
+    dated = {c for c in columns if _is_datetime(first[c])}
     adapted = {}
     for column in dated:
         for row in rows:
@@ -48,7 +63,7 @@ def fast_insert(model, rows: list[dict]) -> None:
     params = [tuple(adapted[row[c]] if c in dated else row[c] for c in columns) for row in rows] if dated else \
         [tuple(row[c] for c in columns) for row in rows]
     with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", params)
+        cursor.executemany(_insert_sql(model, columns, False), params)
 
 
 def insert_returning_id(model, row: dict) -> int:
@@ -56,11 +71,9 @@ def insert_returning_id(model, row: dict) -> int:
     from django.db import connection
 
     adapt = connection.ops.adapt_datetimefield_value
-    names = ", ".join(connection.ops.quote_name(model._meta.get_field(c).column) for c in row)
-    params = [adapt(v) if hasattr(v, "tzinfo") and hasattr(v, "hour") else v for v in row.values()]
+    params = [adapt(v) if _is_datetime(v) else v for v in row.values()]
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({names}) "
-                       f"VALUES ({', '.join(['%s'] * len(params))}) RETURNING id", params)
+        cursor.execute(_insert_sql(model, tuple(row), True), params)
         return cursor.fetchone()[0]
 
 

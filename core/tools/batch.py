@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -65,6 +66,32 @@ def parse_entry(index: int, raw: Any) -> Entry:
     if key is not None and not isinstance(key, str):
         return bad("'idempotency_key' must be a string")
     return Entry(index, tool, arguments, key, None)
+
+
+def _writes_under_slot(tool_name: str | None) -> bool:
+    from core.tools.registry import find_tool
+
+    tool = find_tool(tool_name) if tool_name else None
+    return settings.USING_SQLITE and tool is not None and tool.transactional
+
+
+def _parallelism(max_parallel: int, entries: list[Entry]) -> int:
+    """Threads for a batch: up to max_parallel. On SQLite, a batch whose operations all write
+    (every ERP tool writes at least its audit row) runs on one thread: its operations would
+    take the one writer lock in turn whatever the number of threads, and more threads only
+    add the cost of handing it over."""
+    threads = min(max_parallel, len(entries)) or 1
+    if all(_writes_under_slot(e.tool) for e in entries if e.error is None):
+        return 1
+    return threads
+
+
+def _slot_for(tool_name: str):
+    """On SQLite every tool call that writes (all but the orchestrators) runs under the one
+    writer lock anyway. A batch thread takes it before the call's checks rather than inside
+    them, so the threads waiting for it are parked on the lock instead of contending with the
+    writer for the interpreter; operations of other tools still overlap."""
+    return write_slot() if _writes_under_slot(tool_name) else nullcontext()
 
 
 def _error_result(index: int, error: ToolError) -> dict[str, Any]:
@@ -142,8 +169,9 @@ def execute(run: BatchRun) -> None:
         if key is None and run.is_async:
             key = f"{run.batch_id}:{entry.index}"
         try:
-            output = call_tool(entry.tool, entry.arguments, user, key, batch=run.batch_id, via=run.via or "batch",
-                               role_cap=run.role_cap)
+            with _slot_for(entry.tool):
+                output = call_tool(entry.tool, entry.arguments, user, key, batch=run.batch_id,
+                                   via=run.via or "batch", role_cap=run.role_cap)
         except ToolError as error:
             return _error_result(entry.index, error)
         return {"index": entry.index, "success": True, "output": output}
@@ -169,7 +197,7 @@ def execute(run: BatchRun) -> None:
             connection.close()
 
     threads = [threading.Thread(target=worker, name=f"batch-{run.batch_id}-{n}", daemon=True)
-               for n in range(min(run.max_parallel, len(entries)) or 1)]
+               for n in range(_parallelism(run.max_parallel, entries))]
     for thread in threads:
         thread.start()
     saved = 0

@@ -90,6 +90,10 @@ def register(name: str, *, description: str, role: str, schema: dict[str, Any],
     return decorate
 
 
+def find_tool(name: str) -> Tool | None:
+    return _TOOLS.get(name)
+
+
 def get_tool(name: str) -> Tool:
     tool = _TOOLS.get(name)
     if tool is None:

@@ -126,3 +126,13 @@ def test_publish_many_stores_in_bulk_with_audit_ids(db, admin, django_assert_max
     assert Event.objects.get(data__customer_account="C-7").audit_id == 8
     with pytest.raises(ValueError):
         bus.publish_many("customer.created", items, audit_ids=[1])
+
+
+def test_low_stock_from_an_order_with_several_lines_names_only_the_items_that_crossed(erp, writer):
+    # ITEM-001: 50 on hand, reorder point 10; ITEM-002 stays well above its own.
+    call_tool("ax_create_salesorder", {**ORDER, "lines": [{"item_id": "ITEM-001", "quantity": 20},
+                                                           {"item_id": "ITEM-002", "quantity": 1},
+                                                           {"item_id": "ITEM-001", "quantity": 25}]}, writer)
+    low = Event.objects.get(type="inventory.low_stock")
+    assert (low.data["item_id"], low.data["on_hand"], low.data["reserved"], low.data["available"]) == (
+        "ITEM-001", 50, 45, 5)
