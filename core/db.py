@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
 
 # SQLite allows one writer at a time. Threads of one process queue on this lock instead of
 # on SQLite's busy handler, whose sleeps would dominate the latency of concurrent writers;
@@ -18,6 +21,37 @@ _sqlite_writer = threading.RLock()
 def write_slot() -> AbstractContextManager:
     """Hold around a write transaction: a process-wide lock on SQLite, nothing elsewhere."""
     return _sqlite_writer if settings.USING_SQLITE else nullcontext()
+
+
+@functools.cache
+def _native(sql: str, vendor: str) -> str:
+    """The statement in the driver's placeholder style (sqlite3 takes ?, psycopg %s)."""
+    return sql.replace("%s", "?").replace("%%", "%") if vendor == "sqlite" else sql
+
+
+def run_sql(sql: str, params: Sequence[Any] = (), *, many: bool = False) -> list[tuple] | None:
+    """Run one statement (%s placeholders) on the default connection; returns its rows when it
+    has any (a SELECT, ... RETURNING), else None.
+
+    For the per-call hot path: the statement goes to the driver's own cursor, skipping the
+    layers of Django's cursor wrapper (worth a third of a small statement's cost), with the
+    same error translation (django.db errors) and the same broken-transaction guard. When
+    queries are being logged (DEBUG, a test capturing them) it goes through Django's cursor,
+    so it is logged like any other."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.queries_logged:
+        with conn.cursor() as cursor:
+            (cursor.executemany if many else cursor.execute)(sql, params)
+            return cursor.fetchall() if cursor.description else None
+    conn.ensure_connection()
+    conn.validate_no_broken_transaction()
+    with conn.wrap_database_errors:
+        cursor = conn.connection.cursor()
+        try:
+            (cursor.executemany if many else cursor.execute)(_native(sql, conn.vendor), params)
+            return cursor.fetchall() if cursor.description else None
+        finally:
+            cursor.close()
 
 
 @functools.cache
@@ -62,8 +96,7 @@ def fast_insert(model, rows: list[dict]) -> None:
                 adapted[value] = adapt(value)
     params = [tuple(adapted[row[c]] if c in dated else row[c] for c in columns) for row in rows] if dated else \
         [tuple(row[c] for c in columns) for row in rows]
-    with connection.cursor() as cursor:
-        cursor.executemany(_insert_sql(model, columns, False), params)
+    run_sql(_insert_sql(model, columns, False), params, many=True)
 
 
 def insert_returning_id(model, row: dict) -> int:
@@ -72,9 +105,7 @@ def insert_returning_id(model, row: dict) -> int:
 
     adapt = connection.ops.adapt_datetimefield_value
     params = [adapt(v) if _is_datetime(v) else v for v in row.values()]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(model, tuple(row), True), params)
-        return cursor.fetchone()[0]
+    return run_sql(_insert_sql(model, tuple(row), True), params)[0][0]
 
 
 class JsonRows:

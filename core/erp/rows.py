@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import connection
 
+from core.db import run_sql
 from core.erp.models import Customer, ExchangeRate, Item, SalesOrder, SalesOrderLine
 
 CENT = Decimal("0.01")
@@ -48,9 +49,7 @@ def _columns(model, fields: tuple[str, ...]) -> str:
 
 
 def _fetch(sql: str, params: Sequence[Any]) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+    return run_sql(sql, params) or []
 
 
 def _customer(row: tuple) -> Customer:
@@ -106,14 +105,12 @@ def insert_order(order: SalesOrder) -> int:
 
 
 def set_sales_id(pk: int, sales_id: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {_table(SalesOrder)} SET sales_id = %s WHERE id = %s", [sales_id, pk])
+    run_sql(f"UPDATE {_table(SalesOrder)} SET sales_id = %s WHERE id = %s", [sales_id, pk])
 
 
 def insert_lines(lines: list[SalesOrderLine]) -> None:
     fields = ("order", "line_number", "item", "quantity", "unit_price", "line_amount")
-    with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {_table(SalesOrderLine)} ({_columns(SalesOrderLine, fields)}) "
-                           f"VALUES (%s, %s, %s, %s, %s, %s)",
-                           [(line.order_id, line.line_number, line.item_id, line.quantity, str(line.unit_price),
-                             str(line.line_amount)) for line in lines])
+    run_sql(f"INSERT INTO {_table(SalesOrderLine)} ({_columns(SalesOrderLine, fields)}) "
+            f"VALUES (%s, %s, %s, %s, %s, %s)",
+            [(line.order_id, line.line_number, line.item_id, line.quantity, str(line.unit_price),
+              str(line.line_amount)) for line in lines], many=True)

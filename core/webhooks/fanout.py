@@ -16,7 +16,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 
-from core.db import write_slot
+from core.db import run_sql, write_slot
 from core.events.catalog import TEST_EVENT, type_matches
 from core.events.models import Event
 from core.webhooks import clock
@@ -51,12 +51,8 @@ def enqueue_lease() -> timedelta:
 def has_subscriptions() -> bool:
     """Whether any subscription could receive an event now (paused ones queue their deliveries).
     Asked once per publishing transaction, so one plain statement."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {connection.ops.quote_name(Subscription._meta.db_table)} "
-                       "WHERE status <> %s LIMIT 1", [Subscription.Status.DISABLED.value])
-        return cursor.fetchone() is not None
+    return bool(run_sql(f'SELECT 1 FROM "{Subscription._meta.db_table}" WHERE status <> %s LIMIT 1',
+                        [Subscription.Status.DISABLED.value]))
 
 
 def on_events(event_ids: list[str]) -> None:
