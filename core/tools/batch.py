@@ -185,25 +185,50 @@ def execute(run: BatchRun) -> None:
             except queue.Empty:
                 return None
 
+    def work() -> None:
+        while (entry := take()) is not None:
+            result = one(entry)
+            with lock:
+                results[entry.index] = result
+                if not result["success"] and run.stop_on_error:
+                    stop.set()
+
     def worker() -> None:
         try:
-            while (entry := take()) is not None:
-                result = one(entry)
-                with lock:
-                    results[entry.index] = result
-                    if not result["success"] and run.stop_on_error:
-                        stop.set()
+            work()
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=worker, name=f"batch-{run.batch_id}-{n}", daemon=True)
-               for n in range(_parallelism(run.max_parallel, entries))]
-    for thread in threads:
-        thread.start()
-    saved = 0
-    while alive := [t for t in threads if t.is_alive()]:
-        alive[0].join(_PROGRESS_EVERY_SECONDS)
-        saved = _save_progress(run, results, saved)
+    parallelism = _parallelism(run.max_parallel, entries)
+    if parallelism == 1:
+        # One at a time: on this thread and its connection (no thread to start, no connection
+        # to open), with the progress and heartbeat saved beside it as usual.
+        finished = threading.Event()
+
+        def beat() -> None:
+            saved = 0
+            try:
+                while not finished.wait(_PROGRESS_EVERY_SECONDS):
+                    saved = _save_progress(run, results, saved)
+            finally:
+                connection.close()
+
+        beater = threading.Thread(target=beat, name=f"batch-{run.batch_id}-progress", daemon=True)
+        beater.start()
+        try:
+            work()
+        finally:
+            finished.set()
+            beater.join()
+    else:
+        threads = [threading.Thread(target=worker, name=f"batch-{run.batch_id}-{n}", daemon=True)
+                   for n in range(parallelism)]
+        for thread in threads:
+            thread.start()
+        saved = 0
+        while alive := [t for t in threads if t.is_alive()]:
+            alive[0].join(_PROGRESS_EVERY_SECONDS)
+            saved = _save_progress(run, results, saved)
     not_run = ToolError("NOT_EXECUTED", "not run because an earlier operation failed (stop_on_error)")
     final = [r if r is not None else _error_result(i, not_run) for i, r in enumerate(results)]
     successful = sum(1 for r in final if r["success"])
