@@ -35,14 +35,16 @@ def run_sql(sql: str, params: Sequence[Any] = (), *, many: bool = False) -> list
 
     For the per-call hot path: the statement goes to the driver's own cursor, skipping the
     layers of Django's cursor wrapper (worth a third of a small statement's cost), with the
-    same error translation (django.db errors) and the same broken-transaction guard. When
-    queries are being logged (DEBUG, a test capturing them) it goes through Django's cursor,
-    so it is logged like any other."""
+    same error translation (django.db errors), health check and broken-transaction guard. It
+    does not pass through connection.execute_wrapper() hooks. When queries are being logged
+    (DEBUG, a test capturing them) it goes through Django's cursor, so it is logged like any
+    other."""
     conn = connections[DEFAULT_DB_ALIAS]
     if conn.queries_logged:
         with conn.cursor() as cursor:
             (cursor.executemany if many else cursor.execute)(sql, params)
             return cursor.fetchall() if cursor.description else None
+    conn.close_if_health_check_failed()
     conn.ensure_connection()
     conn.validate_no_broken_transaction()
     with conn.wrap_database_errors:

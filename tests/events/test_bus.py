@@ -136,3 +136,28 @@ def test_low_stock_from_an_order_with_several_lines_names_only_the_items_that_cr
     low = Event.objects.get(type="inventory.low_stock")
     assert (low.data["item_id"], low.data["on_hand"], low.data["reserved"], low.data["available"]) == (
         "ITEM-001", 50, 45, 5)
+
+
+def test_hot_path_statements_are_logged_when_queries_are_captured(erp, writer):
+    """The per-call statements skip Django's cursor wrapper, except while queries are logged."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        call_tool("ax_create_salesorder", ORDER, writer)
+    statements = " ".join(q["sql"] for q in captured.captured_queries)
+    assert "RETURNING" in statements and "tools_auditentry" in statements and "events_event" in statements
+
+
+def test_hot_path_statements_translate_database_errors(db):
+    from django.db import IntegrityError
+
+    from core.db import run_sql
+
+    run_sql("INSERT INTO events_event (event_id, type, created, data, username, fanned_out, fanout_error) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)", ["evt_x", "t", "2026-01-01 00:00:00", "{}", "", False, ""])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        run_sql("INSERT INTO events_event (event_id, type, created, data, username, fanned_out, fanout_error) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s)", ["evt_x", "t", "2026-01-01 00:00:00", "{}", "", False, ""])
+    assert run_sql("SELECT count(*) FROM events_event WHERE event_id = %s", ["evt_x"]) == [(1,)]
+    assert run_sql("UPDATE events_event SET type = %s WHERE event_id = %s", ["u", "evt_x"]) is None
