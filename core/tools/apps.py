@@ -22,10 +22,13 @@ class ToolsConfig(AppConfig):
 
     def ready(self) -> None:
         # Importing the tool modules registers every ax_* tool once per process.
+        from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate
 
+        from core.db import on_connection_created
         from core.tools.schedules import ensure_schedules
 
         _import_tool_modules()
+        connection_created.connect(on_connection_created, dispatch_uid="db.wal_checkpointer")
 
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="tools.ensure_schedules")

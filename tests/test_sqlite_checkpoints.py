@@ -1,0 +1,54 @@
+"""WAL checkpoints run on a background thread of each process, not inside commits."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from core.db import WalCheckpointer
+
+
+def _wait_until(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_background_checkpoints_copy_the_wal_into_the_database_file(tmp_path: Path, settings):
+    settings.SQLITE_CHECKPOINT_MS = 20
+    path = tmp_path / "wal.sqlite3"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("PRAGMA wal_autocheckpoint=0")  # nothing is checkpointed inside commits
+    writer.execute("CREATE TABLE t (x TEXT)")
+    for _ in range(50):
+        writer.execute("INSERT INTO t VALUES (?)", ["x" * 20_000])
+    size_before = path.stat().st_size
+    assert Path(f"{path}-wal").stat().st_size > 900_000 > size_before  # the rows are in the WAL only
+    checkpointer = WalCheckpointer()
+    checkpointer.ensure_running(str(path))
+    try:
+        assert _wait_until(lambda: path.stat().st_size > 900_000), "no checkpoint ran"
+    finally:
+        checkpointer.ensure_running(str(tmp_path / "other.sqlite3"))  # stops the first thread
+    writer.close()
+
+
+def test_one_thread_per_process_and_database(tmp_path: Path, settings):
+    settings.SQLITE_CHECKPOINT_MS = 20
+    checkpointer = WalCheckpointer()
+    checkpointer.ensure_running(str(tmp_path / "a.sqlite3"))
+    first = checkpointer._thread
+    checkpointer.ensure_running(str(tmp_path / "a.sqlite3"))
+    assert checkpointer._thread is first
+    checkpointer.ensure_running(str(tmp_path / "b.sqlite3"))
+    assert checkpointer._thread is not first
+    first.join(5)
+    assert not first.is_alive()  # the thread of the old file stopped
+    checkpointer._stop.set()
+    checkpointer._thread.join(5)
+    assert not checkpointer._thread.is_alive()
