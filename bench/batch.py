@@ -1,7 +1,7 @@
 """One HTTP batch of 100 ax_create_salesorder against the same 100 as separate HTTP calls,
 and a batch of 1000 mixed operations, on the embedded default (SQLite).
 
-Usage: .venv/bin/python -m bench.batch [--rounds 3]
+Usage: .venv/bin/python -m bench.batch [--rounds 7]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def mixed(n: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     with running_hub() as (base, token, _env):
         session = requests.Session()

@@ -237,3 +237,49 @@ def test_open_circuit_is_seen_by_another_process(settings, monkeypatch, writer, 
     answered = run_command()
     assert answered.returncode == 0, answered.stdout + answered.stderr
     assert json.loads(answered.stdout)["customer_account"] == "CUST-001"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batch_operations_that_write_really_overlap(writer, erp):
+    """On PostgreSQL the operations of a batch run on max_parallel threads at once, each in its own
+    transaction, also when they write: four of them hold their transactions open together."""
+    from core.accounts.roles import MCP_WRITE
+    from core.tools import registry
+    from core.tools.registry import obj, register
+
+    lock, running, peak = threading.Lock(), [0], [0]
+    all_in = threading.Barrier(4, timeout=10)
+
+    def writes_and_waits(args, ctx):
+        AuditEntry.objects.create(tool="probe", success=True)  # a write inside the operation's transaction
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        try:
+            all_in.wait()  # only returns once four operations are inside their transactions together
+        finally:
+            with lock:
+                running[0] -= 1
+        return {}
+
+    register("ax_test_overlap", role=MCP_WRITE, description="test only", schema=obj({}))(writes_and_waits)
+    try:
+        result = call_tool("ax_batch_operations", {"requests": [{"tool": "ax_test_overlap", "arguments": {}}] * 8,
+                                                   "max_parallel": 4}, writer)
+    finally:
+        registry._TOOLS.pop("ax_test_overlap", None)
+    assert result["successful"] == 8, result
+    assert peak[0] == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batch_of_orders_on_parallel_threads_never_oversells(writer, erp):
+    Item.objects.create(item_id="ITEM-BATCH", name="Scarce", unit_price="10.00", on_hand=30)
+    order = {"customer_account": "CUST-001", "lines": [{"item_id": "ITEM-BATCH", "quantity": 1}]}
+    result = call_tool("ax_batch_operations", {"requests": [{"tool": "ax_create_salesorder", "arguments": order}] * 40,
+                                               "max_parallel": 8}, writer)
+    outcomes = Counter("ok" if r["success"] else r["error"] for r in result["results"])
+    assert outcomes == {"ok": 30, "INSUFFICIENT_STOCK": 10}
+    item = Item.objects.get(item_id="ITEM-BATCH")
+    assert (item.on_hand, item.reserved) == (30, 30)
+    assert AuditEntry.objects.filter(batch_id=result["batch_id"]).count() == 40
