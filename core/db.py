@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -32,10 +33,16 @@ class WalCheckpointer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._key: tuple[int, str] | None = None
+        self._key: tuple[int, str, int] | None = None
 
     def ensure_running(self, path: str) -> None:
-        key = (os.getpid(), path)  # after a fork, or for another database file (tests): a new thread
+        # After a fork, for another database file, or for a file deleted and made anew under the
+        # same name (a test database): a new thread, whose connection is to the file in use.
+        try:
+            inode = os.stat(path).st_ino
+        except OSError:
+            inode = 0
+        key = (os.getpid(), path, inode)
         if self._key == key and self._thread is not None and self._thread.is_alive():
             return
         with self._lock:
@@ -85,10 +92,13 @@ def write_slot() -> AbstractContextManager:
     return _sqlite_writer if settings.USING_SQLITE else nullcontext()
 
 
+_FORMAT_QMARK = re.compile(r"(?<!%)%s")  # as Django's SQLite cursor converts them
+
+
 @functools.cache
 def _native(sql: str, vendor: str) -> str:
     """The statement in the driver's placeholder style (sqlite3 takes ?, psycopg %s)."""
-    return sql.replace("%s", "?").replace("%%", "%") if vendor == "sqlite" else sql
+    return _FORMAT_QMARK.sub("?", sql).replace("%%", "%") if vendor == "sqlite" else sql
 
 
 def run_sql(sql: str, params: Sequence[Any] = (), *, many: bool = False) -> list[tuple] | None:

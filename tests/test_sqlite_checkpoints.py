@@ -52,3 +52,26 @@ def test_one_thread_per_process_and_database(tmp_path: Path, settings):
     checkpointer._stop.set()
     checkpointer._thread.join(5)
     assert not checkpointer._thread.is_alive()
+
+
+def test_audit_table_keeps_one_index_for_lookups_by_user(db):
+    """The foreign key's own index was dropped (covered by (user, created)), on every database."""
+    from django.db import connection
+
+    from core.tools.models import AuditEntry
+
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, AuditEntry._meta.db_table)
+    indexes = [c["columns"] for c in constraints.values() if c["index"] and not c["primary_key"]]
+    assert ["user_id"] not in indexes
+    assert ["user_id", "created"] in indexes
+
+
+def test_rows_are_read_in_the_models_field_order():
+    """core.erp.rows builds instances with Model.from_db, which takes values in field order."""
+    from core.erp import rows
+    from core.erp.models import Customer, Item
+
+    for model, fields in ((Customer, rows.CUSTOMER_FIELDS), (Item, rows.ITEM_FIELDS)):
+        order = [f.attname for f in model._meta.concrete_fields]
+        assert [f for f in order if f in fields] == list(fields)

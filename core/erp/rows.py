@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 
 from core.db import run_sql
 from core.erp.models import Customer, ExchangeRate, Item, SalesOrder, SalesOrderLine
@@ -28,7 +28,8 @@ ITEM_FIELDS = ("id", "item_id", "name", "unit_price", "on_hand", "reserved", "re
 
 def money(value: Any) -> Decimal:
     """A money column as Decimal: PostgreSQL returns Decimal, SQLite a float or an int (read
-    through its shortest repr, exact for two-place amounts, as the ORM's converter does)."""
+    through its shortest repr: the same value as the ORM's converter for every two-place
+    amount below 1e13)."""
     if isinstance(value, Decimal):
         return value
     return Decimal(repr(value) if isinstance(value, float) else value).quantize(CENT)
@@ -53,16 +54,16 @@ def _fetch(sql: str, params: Sequence[Any]) -> list[tuple]:
 
 
 def _customer(row: tuple) -> Customer:
-    values = dict(zip(CUSTOMER_FIELDS, row, strict=True))
-    values["credit_limit"], values["balance"] = money(values["credit_limit"]), money(values["balance"])
-    values["blocked"] = bool(values["blocked"])
-    return Customer(**values)
+    pk, account, name, currency, credit_limit, balance, segment, email, blocked = row
+    # from_db: a loaded instance (not "adding"), its other fields deferred, as the ORM gives it.
+    return Customer.from_db(DEFAULT_DB_ALIAS, CUSTOMER_FIELDS, (
+        pk, account, name, currency, money(credit_limit), money(balance), segment, email, bool(blocked)))
 
 
 def _item(row: tuple) -> Item:
-    values = dict(zip(ITEM_FIELDS, row, strict=True))
-    values["unit_price"] = money(values["unit_price"])
-    return Item(**values)
+    pk, item_id, name, unit_price, on_hand, reserved, reorder_point = row
+    return Item.from_db(DEFAULT_DB_ALIAS, ITEM_FIELDS, (pk, item_id, name, money(unit_price), on_hand, reserved,
+                                                        reorder_point))
 
 
 def customer_by_account(account: str) -> Customer | None:

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Round
 from django.utils import timezone
@@ -283,6 +283,7 @@ def create_sales_order(customer_account: str, lines: list[dict[str, Any]], custo
     order = SalesOrder(customer=customer, currency=customer.currency, total_amount=total, created=now, updated=now,
                        customer_ref=values.text(customer_ref, "customer_ref", 60, required=False))
     order.pk = rows.insert_order(order)
+    order._state.adding, order._state.db = False, DEFAULT_DB_ALIAS  # saved, as objects.create() leaves it
     order.sales_id = document_id("SO", order.pk, now)
     rows.set_sales_id(order.pk, order.sales_id)
     for line in order_lines:
@@ -293,8 +294,8 @@ def create_sales_order(customer_account: str, lines: list[dict[str, Any]], custo
     items = {line.item_id: line.item for line in order_lines}
     for pk, (on_hand, reserved, reorder_point) in after.items():
         items[pk].on_hand, items[pk].reserved, items[pk].reorder_point = on_hand, reserved, reorder_point
-    _publish_low_stock([items[pk] for pk in after if items[pk].reorder_point > 0], quantities, cause="sales order",
-                       sales_id=order.sales_id)
+    _publish_low_stock(sorted((items[pk] for pk in after if items[pk].reorder_point > 0), key=lambda i: i.item_id),
+                       quantities, cause="sales order", sales_id=order.sales_id)
     return order
 
 

@@ -79,7 +79,12 @@ def _nobody_listens() -> bool:
         return False
     for subscriber in _subscribers:
         check = _interest.get(subscriber)
-        if check is None or check():
+        try:
+            if check is None or check():
+                return False
+        except Exception:  # noqa: BLE001 - cannot tell: assume it listens, the fan-out decides
+            log.warning("could not ask subscriber %s whether it listens", getattr(subscriber, "__name__", "?"),
+                        exc_info=True)
             return False
     return True
 
@@ -146,19 +151,32 @@ def _store(entries: list[tuple[str, dict[str, Any]]], *, user: Any, via: str,
         from core.db import fast_insert
 
         connection = transaction.get_connection()
-        if connection.in_atomic_block and connection.vendor == "postgresql":
-            # A savepoint, so that a failed insert cannot doom the operation's own transaction
-            # (on SQLite a failed statement undoes only itself).
+        if connection.in_atomic_block and (connection.vendor != "sqlite" or len(rows) > 1):
+            # A savepoint, so that a failed insert cannot doom the operation's own transaction.
+            # Not needed for one row on SQLite, where a failed statement undoes only itself
+            # (the common case of a tool call, which saves the savepoint's two statements).
             with transaction.atomic():
                 fast_insert(Event, rows)
         else:
             fast_insert(Event, rows)
     except Exception as exc:  # noqa: BLE001 - publishing must never fail the operation
+        if _transaction_lost():
+            # SQLite rolled the whole transaction back (disk full, I/O error): the operation
+            # cannot go on as if only the event had failed, or its later statements would
+            # each commit on their own.
+            raise
         _note_failure(entries[0][0], exc, "could not store %d %s event(s)", len(entries), entries[0][0])
         return
     if not handed_over:
         ids = [row["event_id"] for row in rows]
         transaction.on_commit(lambda: deliver(ids))
+
+
+def _transaction_lost() -> bool:
+    """Inside an atomic block on SQLite, whether the database has ended the transaction itself."""
+    connection = transaction.get_connection()
+    return (connection.vendor == "sqlite" and connection.in_atomic_block and connection.connection is not None
+            and not connection.connection.in_transaction)
 
 
 def publish_rows(event_type: str, rows: Any, payload: str, data: list[tuple[str, str]], *, user: Any,

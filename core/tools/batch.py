@@ -209,7 +209,10 @@ def execute(run: BatchRun) -> None:
             saved = 0
             try:
                 while not finished.wait(_PROGRESS_EVERY_SECONDS):
-                    saved = _save_progress(run, results, saved)
+                    try:
+                        saved = _save_progress(run, results, saved)
+                    except Exception:  # a busy database: try again at the next beat
+                        log.exception("could not save the progress of batch %s", run.batch_id)
             finally:
                 connection.close()
 

@@ -161,3 +161,28 @@ def test_hot_path_statements_translate_database_errors(db):
                 "VALUES (%s, %s, %s, %s, %s, %s, %s)", ["evt_x", "t", "2026-01-01 00:00:00", "{}", "", False, ""])
     assert run_sql("SELECT count(*) FROM events_event WHERE event_id = %s", ["evt_x"]) == [(1,)]
     assert run_sql("UPDATE events_event SET type = %s WHERE event_id = %s", ["u", "evt_x"]) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_the_database_ended_fails_the_operation(erp, writer, monkeypatch, settings):
+    """If SQLite itself rolled the whole transaction back while storing the event (a full disk),
+    the operation fails as a whole instead of carrying on outside any transaction."""
+    from django.db import OperationalError, connection
+
+    from core.erp.models import Item
+
+    if not settings.USING_SQLITE:
+        pytest.skip("SQLite ends transactions on such errors; PostgreSQL uses a savepoint")
+
+    def full_disk(model, rows):
+        connection.connection.rollback()  # what SQLite does on SQLITE_FULL
+        raise OperationalError("database or disk is full")
+
+    monkeypatch.setattr("core.db.fast_insert", full_disk)
+    reserved = Item.objects.get(item_id="ITEM-001").reserved
+    with pytest.raises(ToolError) as refused:
+        call_tool("ax_create_salesorder", ORDER, writer)
+    assert refused.value.code == "BACKEND_UNAVAILABLE"
+    assert not SalesOrder.objects.exists()
+    assert Item.objects.get(item_id="ITEM-001").reserved == reserved
+    assert AuditEntry.objects.get(tool="ax_create_salesorder").error_code == "BACKEND_UNAVAILABLE"

@@ -470,3 +470,25 @@ def test_threads_for_a_batch(settings, throwaway_tool):
     assert batch._parallelism(5, malformed) == 5  # an unknown tool: not known to write
     settings.USING_SQLITE = False
     assert batch._parallelism(5, writes) == 5
+
+
+def test_progress_keeps_being_saved_after_a_failed_save(monkeypatch, writer, erp, throwaway_tool):
+    """A busy database failing one progress save must not stop the heartbeat (recovery would take
+    the batch for dead and run it a second time)."""
+    from django.db import OperationalError
+
+    monkeypatch.setattr(batch, "_PROGRESS_EVERY_SECONDS", 0.01)
+    calls = []
+    real = batch._save_progress
+
+    def flaky(run, results, saved):
+        calls.append(len(calls))
+        if len(calls) <= 3:
+            raise OperationalError("database is locked")
+        return real(run, results, saved)
+
+    monkeypatch.setattr(batch, "_save_progress", flaky)
+    throwaway_tool("ax_test_slow", lambda args, ctx: time.sleep(0.3) or {})
+    result = run_batch(writer, [{"tool": "ax_test_slow", "arguments": {}}], max_parallel=1)
+    assert result["successful"] == 1
+    assert len(calls) > 5  # it went on beating after the three failures
