@@ -155,7 +155,7 @@ def _csv_rows(path: Path, dialect: Dialect):
                 except (csv.Error, UnicodeDecodeError) as exc:
                     raise ImportFailure("INVALID_FILE", f"line {last + 1}: {exc}") from None
                 line, last = last + 1, reader.line_num
-                if any(v.strip() for v in values):
+                if values and (values[0].strip() or any(v.strip() for v in values)):
                     yield line, values
 
         yield _clean_header(header), rows()

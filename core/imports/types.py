@@ -275,16 +275,19 @@ class CustomersSpec(ImportSpec):
             "credit_limit": json_rows.column(3, "numeric"), "segment": json_rows.column(4),
             "email": json_rows.column(5)}, {"balance": "0", "blocked": "%s", "created": "%s", "updated": "%s"})
 
+        every_row = JsonRows.payload(rows)  # also the events' payload when every row is written
+
         def insert(chunk: list[list[Any]]) -> None:
             with connection.cursor() as cursor:
-                cursor.execute(sql, [False, now, now, JsonRows.payload(chunk)])
+                cursor.execute(sql, [False, now, now, every_row if chunk is rows else JsonRows.payload(chunk)])
 
         written = [row for _, row in self.insert_new(insert, outcomes, rows, "CUST_ALREADY_EXISTS", "customer")]
         if not written:
             return
         self.audit(ctx, len(written))
+        payload = every_row if len(written) == len(rows) else JsonRows.payload(written)
         # The event data of customer.created: the same fields ax_create_customer's event carries.
-        publish_rows("customer.created", json_rows, JsonRows.payload(written), [
+        publish_rows("customer.created", json_rows, payload, [
             ("customer_account", json_rows.column(0)), ("name", json_rows.column(1)),
             ("currency", json_rows.column(2)), ("credit_limit", json_rows.decimal(3)),
             ("balance", "0.0"), ("segment", json_rows.column(4)), ("email", json_rows.column(5)),
