@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 from core.db import WalCheckpointer
-
-
-def _wait_until(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
+from tests.waiting import wait_until
 
 
 def test_background_checkpoints_copy_the_wal_into_the_database_file(tmp_path: Path, settings):
@@ -32,7 +23,7 @@ def test_background_checkpoints_copy_the_wal_into_the_database_file(tmp_path: Pa
     checkpointer = WalCheckpointer()
     checkpointer.ensure_running(str(path))
     try:
-        assert _wait_until(lambda: path.stat().st_size > 900_000), "no checkpoint ran"
+        assert wait_until(lambda: path.stat().st_size > 900_000), "no checkpoint ran"
     finally:
         checkpointer.ensure_running(str(tmp_path / "other.sqlite3"))  # stops the first thread
     writer.close()
