@@ -25,9 +25,11 @@ class WalCheckpointer:
     database file (with an fsync). By default SQLite runs it inside whichever commit crosses
     the threshold, and that call then takes 5-25 ms instead of 1. Here each process runs
     PASSIVE checkpoints on a background thread with its own connection instead: they never
-    block readers or writers, and the driver releases the interpreter while one runs. The
-    connections keep a high automatic threshold (SQLITE_WAL_AUTOCHECKPOINT pages) as a bound
-    should this thread not run."""
+    block readers or writers, and the driver releases the interpreter while one runs. Under
+    continuous writes they copy most pages but never catch up with the last commit, and only
+    a fully copied WAL can start over; the connections' automatic threshold
+    (SQLITE_WAL_AUTOCHECKPOINT pages) bounds it, and the commit that reaches it finds little left
+    to copy."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

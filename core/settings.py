@@ -109,7 +109,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; "
-                        f"PRAGMA wal_autocheckpoint={env_int('SQLITE_WAL_AUTOCHECKPOINT', 20000, minimum=0)};",
+                        f"PRAGMA wal_autocheckpoint={env_int('SQLITE_WAL_AUTOCHECKPOINT', 4000, minimum=0)};",
     }
     # A file (not :memory:) so threads and subprocesses in tests share it; one per process so
     # two test runs on one machine never share a database.
@@ -121,7 +121,7 @@ DATABASES = {"default": _db}
 USING_SQLITE = _db["ENGINE"] == "django.db.backends.sqlite3"
 # WAL checkpoints run on a background thread of each process, every this many ms (0: off,
 # SQLite then checkpoints inside commits once the WAL holds SQLITE_WAL_AUTOCHECKPOINT pages).
-SQLITE_CHECKPOINT_MS = env_int("SQLITE_CHECKPOINT_MS", 500, minimum=0)
+SQLITE_CHECKPOINT_MS = env_int("SQLITE_CHECKPOINT_MS", 100, minimum=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache: holds rate-limit windows and circuit-breaker state. With REDIS_URL it is shared by
