@@ -31,6 +31,8 @@ def test_background_checkpoints_copy_the_wal_into_the_database_file(tmp_path: Pa
 
 def test_one_thread_per_process_and_database(tmp_path: Path, settings):
     settings.SQLITE_CHECKPOINT_MS = 20
+    for name in ("a", "b"):  # existing files, as the connection that starts the thread has opened them
+        sqlite3.connect(tmp_path / f"{name}.sqlite3").close()
     checkpointer = WalCheckpointer()
     checkpointer.ensure_running(str(tmp_path / "a.sqlite3"))
     first = checkpointer._thread
