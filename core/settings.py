@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from core.env import env_bool, env_int, env_list, env_networks, env_str
@@ -216,6 +217,24 @@ WEBHOOK_SEND_THREADS = env_int("WEBHOOK_SEND_THREADS", 16, minimum=1)
 WEBHOOK_SENDER = env_str("WEBHOOK_SENDER", "dispatcher").strip().lower()
 if WEBHOOK_SENDER not in ("dispatcher", "worker"):
     raise ImproperlyConfigured(f"WEBHOOK_SENDER must be dispatcher or worker, got {WEBHOOK_SENDER!r}")
+
+
+def _fernet_keys(name: str) -> list[str]:
+    """A comma-separated list of Fernet keys; a bad one is named by position, never printed."""
+    keys = env_list(name)
+    for position, key in enumerate(keys, 1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: key {position} of {len(keys)} is not a valid Fernet key (32 url-safe base64-encoded "
+                "bytes, as Fernet.generate_key() makes)") from None
+    return keys
+
+
+# Fernet keys for webhook signing secrets at rest: the first encrypts, all decrypt; the key
+# derived from SECRET_KEY always decrypts last (README "Webhook secret keys").
+WEBHOOK_ENCRYPTION_KEYS = _fernet_keys("WEBHOOK_ENCRYPTION_KEYS")
 
 LOGGING = {
     "version": 1,

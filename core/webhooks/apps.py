@@ -14,3 +14,10 @@ class WebhooksConfig(AppConfig):
         from core.webhooks.fanout import has_subscriptions, on_events
 
         bus.subscribe(on_events, interested=has_subscriptions)
+
+        # A lost encryption key must stop `migrate` and `check --database default` loudly.
+        from django.core.checks import Tags, register
+
+        from core.webhooks.checks import stored_secrets_check
+
+        register(stored_secrets_check, Tags.database)
