@@ -50,6 +50,25 @@ class Router:
         await self.mcp.lifespan(receive, send)
 
 
+def _check_stored_secrets() -> None:
+    """Refuse to start when no configured key decrypts the stored webhook secrets (README
+    "Webhook secret keys"); a database that is not reachable yet is the health check's business."""
+    import logging
+
+    from django.db import DatabaseError, connections
+
+    from core.webhooks.crypto import check_stored_secrets
+
+    try:
+        check_stored_secrets()
+    except DatabaseError:
+        logging.getLogger(__name__).warning("could not check the stored webhook secrets", exc_info=True)
+    finally:
+        connections.close_all()
+
+
+_check_stored_secrets()
+
 from core.api.mcp import McpHttpApp  # noqa: E402
 
 application = Router(django_app, McpHttpApp())

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "core.imports",
     "core.roi",
     "core.api",
+    "core.ops",
     "dashboard",
 ]
 
@@ -135,6 +136,19 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "axhub"}}
 
+# The worker (README "Running it in production"): how often it beats and probes its
+# cluster, after how many seconds of a waiting probe with idle workers it restarts the
+# cluster, and how long SIGTERM waits for running tasks before it ends them.
+WORKER_PROBE_SECONDS = env_int("WORKER_PROBE_SECONDS", 5, minimum=1)
+WORKER_STALL_SECONDS = env_int("WORKER_STALL_SECONDS", 30, minimum=5)
+WORKER_STOP_GRACE_SECONDS = env_int("WORKER_STOP_GRACE_SECONDS", 3, minimum=0)
+# A process whose heartbeat is older than this many seconds counts as gone.
+HEARTBEAT_STALE_SECONDS = env_int("HEARTBEAT_STALE_SECONDS", 30, minimum=5)
+# Health (`manage.py health`, /healthz): the oldest queued task and the oldest due webhook
+# delivery may wait this long before the hub counts as unhealthy.
+HEALTH_MAX_TASK_WAIT_SECONDS = env_int("HEALTH_MAX_TASK_WAIT_SECONDS", 300, minimum=1)
+HEALTH_MAX_DELIVERY_WAIT_SECONDS = env_int("HEALTH_MAX_DELIVERY_WAIT_SECONDS", 300, minimum=1)
+
 Q_CLUSTER = {
     "name": "axhub",
     "workers": env_int("Q_WORKERS", 2, minimum=1),
@@ -201,6 +215,22 @@ ROI_CURRENCY = env_str("ROI_CURRENCY", "EUR").strip().upper()
 if len(ROI_CURRENCY) != 3 or not (ROI_CURRENCY.isascii() and ROI_CURRENCY.isalpha()):
     raise ImproperlyConfigured(f"ROI_CURRENCY must be a three-letter currency code, got {ROI_CURRENCY!r}")
 BASE_CURRENCY = env_str("BASE_CURRENCY", "EUR").upper()
+# Retention (README "Retention"): how many days finished work is kept. The hourly prune (and
+# `manage.py prune`) deletes what is older, PRUNE_CHUNK_ROWS rows per statement, each chunk in
+# its own short transaction. Idempotency records are kept for IDEMPOTENCY_TTL_HOURS.
+RETENTION_EVENTS_DAYS = env_int("RETENTION_EVENTS_DAYS", 90, minimum=1)
+RETENTION_DELIVERED_DAYS = env_int("RETENTION_DELIVERED_DAYS", 30, minimum=1)
+RETENTION_FAILED_DAYS = env_int("RETENTION_FAILED_DAYS", 90, minimum=1)
+RETENTION_BATCH_DAYS = env_int("RETENTION_BATCH_DAYS", 90, minimum=1)
+RETENTION_IMPORT_FILES_DAYS = env_int("RETENTION_IMPORT_FILES_DAYS", 30, minimum=1)
+RETENTION_IMPORT_ERRORS_DAYS = env_int("RETENTION_IMPORT_ERRORS_DAYS", 90, minimum=1)
+RETENTION_TASK_RESULTS_DAYS = env_int("RETENTION_TASK_RESULTS_DAYS", 30, minimum=1)
+# Audit rows are the system's record and the source of ROI: kept forever unless set (whole days).
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 0, minimum=1) or None
+PRUNE_CHUNK_ROWS = env_int("PRUNE_CHUNK_ROWS", 1000, minimum=1)
+if PRUNE_CHUNK_ROWS > 10_000:
+    raise ImproperlyConfigured(f"PRUNE_CHUNK_ROWS must be at most 10000 (a chunk holds the write lock), "
+                               f"got {PRUNE_CHUNK_ROWS}")
 # Match committed events to webhook subscriptions on a background thread (never in the
 # operation's request); tests switch it off to observe the fan-out right after a commit.
 EVENTS_FANOUT_IN_BACKGROUND = env_bool("EVENTS_FANOUT_IN_BACKGROUND", True)

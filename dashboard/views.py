@@ -11,7 +11,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from core.accounts.roles import MCP_READ, primary_role
+from core.accounts.roles import MCP_ADMIN, MCP_READ, has_role, primary_role
+from core.ops import health
 from core.tools.models import AuditEntry, BatchRun
 from core.tools.registry import all_tools
 from dashboard.access import role_required
@@ -53,6 +54,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         "all_batches": may_see_all_batches(request.user),
         "areas": [link for link in links_for(request.user) if link.area.on_overview],
         "updated": now,
+        # The processes' health, as `manage.py health` and /healthz judge it: for admins only.
+        "health": health.check() if has_role(request.user, MCP_ADMIN) else None,
     }
     template_name = "dashboard/overview.html"
     if request.htmx and not request.htmx.history_restore_request:

@@ -1,0 +1,93 @@
+"""The worker keeps taking tasks whatever kills its processes (embedded default: SQLite + ORM
+broker; tests/integration/test_worker_kills_postgres.py runs the same on PostgreSQL + Redis)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from core.ops.supervisor import descendants
+from tests.ops import killing
+from tests.ops.liveworker import live_worker
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.IMPORT_STALE_SECONDS = 5
+
+
+def test_killing_every_worker_child_leaves_the_cluster_taking_tasks(writer):
+    with live_worker() as worker:
+        killing.kill(worker.cluster_children())
+        killing.assert_new_work_completes(worker, writer, "ALL")
+        assert worker.heartbeat().restarts == 0  # the cluster itself recovered, no restart needed
+
+
+def test_killing_one_idle_worker_leaves_the_cluster_taking_tasks(writer):
+    with live_worker() as worker:
+        for _ in range(3):  # whichever worker is next in line for the queue
+            killing.kill(worker.cluster_children()[:1])
+            assert worker.taking_tasks()
+        killing.assert_new_work_completes(worker, writer, "ONE")
+
+
+def test_a_task_past_its_timeout_or_exiting_the_interpreter_does_not_stop_the_cluster(writer):
+    from django_q.tasks import async_task
+
+    with live_worker(Q_TIMEOUT="3") as worker:
+        async_task("time.sleep", 30)
+        async_task("os._exit", 3)
+        async_task("sys.exit", 4)
+        time.sleep(0)  # the three are queued; the cluster must survive all of them
+        killing.assert_new_work_completes(worker, writer, "TMO")
+
+
+def test_an_import_running_when_its_worker_dies_resumes_from_its_checkpoint(writer):
+    with live_worker() as worker:
+        killing.kill_mid_import_and_resume(worker, writer)
+
+
+def test_a_stalled_cluster_is_restarted(writer):
+    """Workers that hang without running a task (here: stopped with SIGSTOP) stall the cluster;
+    the watchdog sees its probe wait with idle workers and starts a new cluster."""
+    with live_worker() as worker:
+        old_sentinel = worker.sentinel()
+        killing.kill(worker.cluster_children(), signal.SIGSTOP)
+        assert wait_until(lambda: worker.heartbeat().restarts == 1, 30)
+        assert worker.sentinel() != old_sentinel
+        assert "probe task waited" in worker.heartbeat().last_error
+        killing.assert_new_work_completes(worker, writer, "STL")
+
+
+@pytest.mark.parametrize("whole_group", [True, False], ids=["process-group", "main-process"])
+def test_sigterm_stops_the_worker_within_its_grace_period(whole_group):
+    with live_worker(WORKER_STOP_GRACE_SECONDS="2") as worker:
+        from django_q.tasks import async_task
+
+        async_task("time.sleep", 60)  # a task that would outlive the grace period
+        assert wait_until(lambda: worker.heartbeat().detail.get("busy") == 1, 15)
+        tree = descendants(worker.proc.pid)
+        started = time.monotonic()
+        if whole_group:  # what honcho and systemd do
+            os.killpg(worker.proc.pid, signal.SIGTERM)
+        else:
+            worker.proc.send_signal(signal.SIGTERM)
+        assert worker.proc.wait(10) == 0
+        assert time.monotonic() - started < 2 + 2
+        assert not [pid for pid in tree if os.path.exists(f"/proc/{pid}") and _not_zombie(pid)]
+        assert worker.heartbeat() is None  # a clean stop removes its heartbeat
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
