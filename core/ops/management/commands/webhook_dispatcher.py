@@ -1,3 +1,5 @@
+"""`manage.py webhook_dispatcher`: the Procfile's dispatcher, with its heartbeat for the health check."""
+
 from __future__ import annotations
 
 import signal
@@ -6,6 +8,8 @@ import threading
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
+from core.ops.heartbeat import Beat, beat_in_background
+from core.ops.models import Heartbeat
 from core.webhooks import crypto, dispatcher
 
 
@@ -20,5 +24,12 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
+        beat = Beat(Heartbeat.Kind.DISPATCHER)
+        beating = beat_in_background(beat, stop, lambda: {"state": "running"})
         self.stdout.write("webhook dispatcher running (Ctrl-C stops it)")
-        dispatcher.run(stop)
+        try:
+            dispatcher.run(stop)
+        finally:
+            stop.set()
+            beating.join(5)
+            beat.remove()
