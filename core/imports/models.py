@@ -58,7 +58,8 @@ class ImportJob(JobRow):
     checkpoint = models.PositiveIntegerField(default=0, help_text="data rows handled in committed batches")
 
     class Meta(JobRow.Meta):
-        indexes = [models.Index(fields=["status", "heartbeat"]), models.Index(fields=["user", "created"])]
+        indexes = [models.Index(fields=["status", "heartbeat"]), models.Index(fields=["user", "created"]),
+                   models.Index(fields=["status", "finished"], name="importjob_status_finished")]  # retention
 
     def __str__(self) -> str:
         return f"import {self.job_id} ({self.type}, {self.status})"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from core.roi.models import Baseline, Pending, Usage, Watermark
+from core.roi.models import Baseline, Horizon, Pending, Usage, Watermark
 
 
 @admin.register(Baseline)
@@ -45,3 +45,8 @@ class WatermarkAdmin(_ReadOnly):
 @admin.register(Pending)
 class PendingAdmin(_ReadOnly):
     list_display = ("audit_id",)
+
+
+@admin.register(Horizon)
+class HorizonAdmin(_ReadOnly):
+    list_display = ("day",)

@@ -96,3 +96,17 @@ class Pending(models.Model):
 
     def __str__(self) -> str:
         return f"audit row {self.audit_id} not counted yet"
+
+
+class Horizon(models.Model):
+    """The first UTC day whose audit rows are all kept (one row, pk 1; none while nothing was pruned).
+
+    Audit rows of the days before it were pruned (AUDIT_RETENTION_DAYS), so for those days the
+    rollup is the only record: deleting their audit rows does not un-count them, and a rebuild
+    recounts only from this day on. It only ever moves forward (rollup.freeze_before).
+    """
+
+    day = models.DateField()
+
+    def __str__(self) -> str:
+        return f"audit rows before {self.day} pruned; their rollup kept"

@@ -28,6 +28,14 @@ The triggers are installed after every `migrate` (ensure_installed, from post_mi
 migration that remakes the audit table on SQLite drops them, and their name carries a digest
 of their SQL, so a changed definition replaces the old one. Either way the rollup is then
 rebuilt from the audit rows.
+
+Audit retention (AUDIT_RETENTION_DAYS, off by default) deletes the audit rows of whole UTC days.
+For those days the rollup becomes the only record, so it must not change: before the first row
+goes, freeze_before() counts every row not counted yet and records the first kept day
+(models.Horizon). From then on, deleting an audit row of an earlier day un-counts nothing (a
+row not counted yet is counted as it goes), and rebuild() recounts only the days from the
+horizon on: earlier days, and the earlier part of the horizon's month, keep their figures,
+also when a baseline changes afterwards (they stay priced with the baselines of their time).
 """
 
 from __future__ import annotations
@@ -37,12 +45,13 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 
 from core.db import write_slot
-from core.roi.models import Baseline, Pending, Usage, Watermark
+from core.roi.models import Baseline, Horizon, Pending, Usage, Watermark
 from core.tools.models import AuditEntry
 
 log = logging.getLogger(__name__)
@@ -56,6 +65,7 @@ USAGE = Usage._meta.db_table
 BASELINE = Baseline._meta.db_table
 WATERMARK = Watermark._meta.db_table
 PENDING = Pending._meta.db_table
+HORIZON = Horizon._meta.db_table
 KEY = "level, period_start, tool, user_pk, username, department"
 PREFIX = "roi_rollup_"
 TOOL_DAY, TOOL_MONTH, DAY = Usage.Level.TOOL_DAY.value, Usage.Level.TOOL_MONTH.value, Usage.Level.DAY.value
@@ -195,10 +205,12 @@ def rebuild(tools: Iterable[str] | None = None) -> None:
 def _rebuild(cursor, tools: list[str] | None) -> None:
     if tools is not None and not tools:
         return
+    horizon = current_horizon()
     if connection.vendor == "sqlite":
         # Everything up to the newest row is counted here (all of it) or folded first (the
-        # other tools), so the watermark ends at the newest row either way.
-        newest = _newest_audit_id(cursor) if tools is None else _fold_sqlite(cursor)
+        # other tools, or the days before the horizon, which are not recounted), so the
+        # watermark ends at the newest row either way.
+        newest = _newest_audit_id(cursor) if tools is None and horizon is None else _fold_sqlite(cursor)
         if tools is None:
             _set_watermark(cursor, newest)
         where, params = "a.id <= %s", [newest]
@@ -207,21 +219,76 @@ def _rebuild(cursor, tools: list[str] | None) -> None:
         # only queue, and queued rows are the fold's, not the rebuild's.
         cursor.execute(f"LOCK TABLE {USAGE} IN SHARE ROW EXCLUSIVE MODE")
         where, params = f"NOT EXISTS (SELECT 1 FROM {PENDING} p WHERE p.audit_id = a.id)", []
+    recounted, recounted_params = "1 = 1", []
+    if horizon is not None:
+        # Only the days from the horizon on: earlier days have no audit rows left to count.
+        where += " AND a.created >= %s"
+        params = [*params, connection.ops.adapt_datetimefield_value(datetime.combine(horizon, time.min, tzinfo=UTC))]
+        recounted = (f"((level IN ('{TOOL_DAY}', '{DAY}') AND period_start >= %s) "
+                     f"OR (level = '{TOOL_MONTH}' AND period_start >= %s))")
+        recounted_params = [_date(horizon), _date(horizon.replace(day=1))]
     if tools is None:
-        cursor.execute(f"DELETE FROM {USAGE}")
+        cursor.execute(f"DELETE FROM {USAGE} WHERE {recounted}", recounted_params)
         cursor.execute(_count_sql(_audit_source(where), add=False), params * 3)
+        _add_frozen_part_of_month(cursor, horizon, [])
         return
     marks = ", ".join(["%s"] * len(tools))
-    cursor.execute(f"DELETE FROM {USAGE} WHERE level IN ('{TOOL_DAY}', '{TOOL_MONTH}') AND tool IN ({marks})", tools)
+    cursor.execute(f"DELETE FROM {USAGE} WHERE level IN ('{TOOL_DAY}', '{TOOL_MONTH}') AND tool IN ({marks}) "
+                   f"AND {recounted}", tools + recounted_params)
     cursor.execute(_count_sql(_audit_source(f"{where} AND a.tool IN ({marks})"), levels=(TOOL_DAY, TOOL_MONTH),
                               add=False), (params + tools) * 2)
+    _add_frozen_part_of_month(cursor, horizon, tools)
     # The all-tools level is summed again from the tool level: simpler than patching it, and
     # a baseline change is rare.
-    cursor.execute(f"DELETE FROM {USAGE} WHERE level = '{DAY}'")
+    since, since_params = ("", []) if horizon is None else (" AND period_start >= %s", [_date(horizon)])
+    cursor.execute(f"DELETE FROM {USAGE} WHERE level = '{DAY}'{since}", since_params)
     cursor.execute(
         f"INSERT INTO {USAGE} ({KEY}, operations, successful, saved_ms) "
         f"SELECT '{DAY}', period_start, '', user_pk, username, department, SUM(operations), SUM(successful), "
-        f"SUM(saved_ms) FROM {USAGE} WHERE level = '{TOOL_DAY}' GROUP BY 2, 4, 5, 6")
+        f"SUM(saved_ms) FROM {USAGE} WHERE level = '{TOOL_DAY}'{since} GROUP BY 2, 4, 5, 6", since_params)
+
+
+def _date(day: date):
+    return connection.ops.adapt_datefield_value(day)
+
+
+def _add_frozen_part_of_month(cursor, horizon: date | None, tools: list[str]) -> None:
+    """A horizon within a month: that month's rows were recounted from the horizon on; add the
+    days before it, from their per-day rows, which the rebuild kept."""
+    if horizon is None or horizon.day == 1:
+        return
+    month = horizon.replace(day=1)
+    only = f" AND tool IN ({', '.join(['%s'] * len(tools))})" if tools else ""
+    cursor.execute(
+        f"INSERT INTO {USAGE} ({KEY}, operations, successful, saved_ms) "
+        f"SELECT '{TOOL_MONTH}', %s, tool, user_pk, username, department, SUM(operations), SUM(successful), "
+        f"SUM(saved_ms) FROM {USAGE} WHERE level = '{TOOL_DAY}' AND period_start >= %s AND period_start < %s{only} "
+        f"GROUP BY 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6 ON CONFLICT ({KEY}) DO UPDATE SET {_dialect().add}",
+        [_date(month), _date(month), _date(horizon), *tools])
+
+
+# --- Audit retention: the days whose audit rows are pruned keep their figures.
+
+def current_horizon() -> date | None:
+    """The first day whose audit rows are all kept, or None while no audit row was pruned."""
+    return Horizon.objects.filter(pk=1).values_list("day", flat=True).first()
+
+
+def freeze_before(day: date) -> date:
+    """Call before deleting the audit rows of the days before `day`: counts every audit row not
+    counted yet, then keeps the rollup of those days as it is (the horizon moves to `day`,
+    never back). Returns the horizon now in force."""
+    with write_transaction(), connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            _fold_sqlite(cursor)
+        else:
+            _fold_postgresql(cursor)  # its advisory lock also serialises two freezes
+        current = current_horizon()
+        if current is None:
+            Horizon.objects.create(pk=1, day=day)
+        elif day > current:
+            Horizon.objects.filter(pk=1).update(day=day)
+    return max(day, current or day)
 
 
 # --- Triggers: rows updated or deleted after they were counted (both), queueing (PostgreSQL).
@@ -256,9 +323,16 @@ def _sqlite_sql(name: str) -> list[str]:
     def counted(row: str) -> str:  # and at or below the watermark: rows above it are fold()'s
         return f"{_counted(row)} AND {row}.id <= (SELECT w.audit_id FROM {WATERMARK} w WHERE w.id = 1)"
 
+    def frozen(row: str) -> str:  # a day before the horizon: its audit rows are being pruned
+        return f"{d.day.format(row + '.created')} < COALESCE((SELECT h.day FROM {HORIZON} h WHERE h.id = 1), '')"
+
     return [
-        f"CREATE TRIGGER {name}_del AFTER DELETE ON {AUDIT} WHEN {counted('OLD')} "
+        f"CREATE TRIGGER {name}_del AFTER DELETE ON {AUDIT} WHEN {counted('OLD')} AND NOT {frozen('OLD')} "
         f"BEGIN {_sqlite_remove('OLD', d)} END",
+        # A row of a frozen day that fold() has not counted yet: counted as it goes.
+        f"CREATE TRIGGER {name}_del_frozen AFTER DELETE ON {AUDIT} WHEN {_counted('OLD')} "
+        f"AND OLD.id > COALESCE((SELECT w.audit_id FROM {WATERMARK} w WHERE w.id = 1), 0) AND {frozen('OLD')} "
+        f"BEGIN {_sqlite_add('OLD', d)} END",
         f"CREATE TRIGGER {name}_upd_old AFTER UPDATE ON {AUDIT} WHEN {counted('OLD')} "
         f"BEGIN {_sqlite_remove('OLD', d)} END",
         f"CREATE TRIGGER {name}_upd_new AFTER UPDATE ON {AUDIT} WHEN {counted('NEW')} "
@@ -319,6 +393,14 @@ DECLARE
 BEGIN
     DELETE FROM {PENDING} WHERE audit_id = OLD.id;
     v_queued := FOUND;
+    IF TG_OP = 'DELETE' AND {d.day.format("OLD.created")} < (SELECT h.day FROM {HORIZON} h WHERE h.id = 1) THEN
+        -- A day before the horizon, whose audit rows are being pruned: it keeps its figures.
+        -- A row counted stays counted; a row still queued is counted as it goes.
+        IF v_queued THEN
+            PERFORM {name}_apply({old}, 1);
+        END IF;
+        RETURN NULL;
+    END IF;
     IF NOT v_queued THEN
         PERFORM {name}_apply({old}, -1);
     END IF;
@@ -350,7 +432,7 @@ def _definition() -> tuple[str, list[str], set[str]]:
     sqlite = connection.vendor == "sqlite"
     build = _sqlite_sql if sqlite else _pg_sql
     name = PREFIX + hashlib.sha256("\n".join(build(PREFIX)).encode()).hexdigest()[:10]
-    suffixes = ("del", "upd_old", "upd_new") if sqlite else ("ins", "chg", "trunc")
+    suffixes = ("del", "del_frozen", "upd_old", "upd_new") if sqlite else ("ins", "chg", "trunc")
     return name, build(name), {f"{name}_{suffix}" for suffix in suffixes}
 
 

@@ -14,7 +14,7 @@ def install_rollup(sender, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
     if using != DEFAULT_DB_ALIAS:
         return
     tables = set(connection.introspection.table_names())
-    if {rollup.AUDIT, rollup.USAGE, rollup.BASELINE, rollup.WATERMARK, rollup.PENDING} <= tables:
+    if {rollup.AUDIT, rollup.USAGE, rollup.BASELINE, rollup.WATERMARK, rollup.PENDING, rollup.HORIZON} <= tables:
         rollup.ensure_installed()
     if "django_q_schedule" in tables:
         from django_q.models import Schedule

@@ -2,7 +2,8 @@
 
 The record is inserted inside the call's own transaction. A concurrent call with the same key
 therefore waits on the unique index (PostgreSQL) or on the write lock (SQLite) until the first
-commits, then finds the record and replays it: exactly one of them runs.
+commits, then finds the record and replays it: exactly one of them runs. Records older than
+IDEMPOTENCY_TTL_HOURS are no longer replayed, and the hourly prune deletes them (retention.py).
 """
 
 from __future__ import annotations
@@ -95,8 +96,3 @@ def release(user, key: str) -> None:
     """Forget a claim whose call crashed, so the caller can retry with the same key."""
     IdempotencyRecord.objects.filter(user=user, key=key, response__isnull=True).delete()
 
-
-def purge_expired() -> int:
-    cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
-    deleted, _ = IdempotencyRecord.objects.filter(created__lt=cutoff).delete()
-    return deleted

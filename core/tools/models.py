@@ -84,7 +84,8 @@ class BatchRun(JobRow):
     total = models.PositiveIntegerField(default=0)
 
     class Meta(JobRow.Meta):
-        indexes = [models.Index(fields=["status", "heartbeat"]), models.Index(fields=["user", "created"])]
+        indexes = [models.Index(fields=["status", "heartbeat"]), models.Index(fields=["user", "created"]),
+                   models.Index(fields=["status", "finished"], name="batchrun_status_finished")]  # retention
 
     def __str__(self) -> str:
         return f"batch {self.batch_id} ({self.status}, {self.processed}/{self.total})"

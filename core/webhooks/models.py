@@ -106,6 +106,8 @@ class Delivery(models.Model):
             models.Index(fields=["claim"]),
             models.Index(fields=["subscription", "status", "created"]),
             models.Index(fields=["status", "created"]),
+            # Retention: finished deliveries by status and age (core/webhooks/retention.py).
+            models.Index(fields=["status", "finished"], name="delivery_status_finished"),
         ]
 
     def __str__(self) -> str:

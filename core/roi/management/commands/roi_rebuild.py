@@ -1,4 +1,8 @@
-"""Recompute the ROI rollup from the audit rows (after editing baselines or audit rows with raw SQL)."""
+"""Recompute the ROI rollup from the audit rows (after editing baselines or audit rows with raw SQL).
+
+Once audit rows were pruned (AUDIT_RETENTION_DAYS), only the days from the first kept day on
+are recomputed: the days before it have no audit rows left and keep their figures.
+"""
 
 from __future__ import annotations
 
@@ -20,4 +24,7 @@ class Command(BaseCommand):
         started = time.perf_counter()
         if not rollup.ensure_installed():  # a fresh install rebuilds everything anyway
             rollup.rebuild(tool)
-        self.stdout.write(f"rebuilt in {time.perf_counter() - started:.1f} s: {Usage.objects.count()} rollup rows")
+        horizon = rollup.current_horizon()
+        since = "" if horizon is None else f" from {horizon} on (the days before keep their figures: audit pruned)"
+        self.stdout.write(f"rebuilt{since} in {time.perf_counter() - started:.1f} s: "
+                          f"{Usage.objects.count()} rollup rows")
