@@ -6,8 +6,15 @@ kept alive by a heartbeat, resumed when the heartbeat stops, and finished with a
 
 from __future__ import annotations
 
-from django.db import models
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
+
+from core.db import write_slot
 
 
 class JobRow(models.Model):
@@ -25,3 +32,25 @@ class JobRow(models.Model):
     class Meta:
         abstract = True
         ordering = ["-created", "-id"]
+
+
+def requeue_waiting(jobs: QuerySet, enqueue: Callable[[int], None], now: datetime | None = None) -> int:
+    """Hand queued jobs whose task has waited JOB_REQUEUE_SECONDS to the broker once more.
+
+    A task is lost when the worker process holding it dies before it runs (the Redis broker's
+    dequeue removes it; the ORM broker gives it back only after Q_TIMEOUT + 60 s). A job run
+    twice is harmless: its task claims it with a conditional UPDATE first, so a second task for
+    the same job finds nothing to do. `heartbeat` of a queued job is when it was last handed
+    over; each job is handed over again at most once per JOB_REQUEUE_SECONDS.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.JOB_REQUEUE_SECONDS)
+    waiting = jobs.filter(status="queued").filter(Q(heartbeat__lt=cutoff) | Q(heartbeat__isnull=True,
+                                                                             created__lt=cutoff))
+    handed = 0
+    for pk, beat in waiting.values_list("pk", "heartbeat"):
+        with write_slot(), transaction.atomic():
+            if jobs.filter(pk=pk, status="queued", heartbeat=beat).update(heartbeat=now):
+                enqueue(pk)
+                handed += 1
+    return handed

@@ -208,6 +208,9 @@ IMPORT_MAX_FILE_BYTES = env_int("IMPORT_MAX_FILE_BYTES", 200 * 1024 * 1024, mini
 IMPORT_MAX_UNPACKED_BYTES = env_int("IMPORT_MAX_UNPACKED_BYTES", 1024 * 1024 * 1024, minimum=1024)
 IMPORT_STALE_SECONDS = env_int("IMPORT_STALE_SECONDS", 60, minimum=5)
 IMPORT_MAX_ATTEMPTS = env_int("IMPORT_MAX_ATTEMPTS", 5, minimum=1)
+# A queued import or async batch whose task has not started after this many seconds is
+# handed to the broker again (its task may have died with a worker process).
+JOB_REQUEUE_SECONDS = env_int("JOB_REQUEUE_SECONDS", 300, minimum=10)
 # ROI metrics (README "ROI metrics"): the hourly rate, in whole ROI_CURRENCY units, of users
 # whose profile and department set none; rates with cents go on departments and profiles.
 ROI_DEFAULT_HOURLY_RATE = env_int("ROI_DEFAULT_HOURLY_RATE", 50, minimum=0)

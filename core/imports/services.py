@@ -21,6 +21,7 @@ from core.db import write_slot
 from core.errors import ToolError
 from core.imports.models import ImportJob
 from core.imports.types import get_spec
+from core.jobs import requeue_waiting
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def resume(job: ImportJob) -> ImportJob:
         changed = (ImportJob.objects.filter(pk=job.pk, status__in=[ImportJob.Status.FAILED,
                                                                     ImportJob.Status.CANCELLED])
                    | ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING, heartbeat__lt=stale)
-                   ).update(status=ImportJob.Status.QUEUED, finished=None, last_error="")
+                   ).update(status=ImportJob.Status.QUEUED, finished=None, last_error="", heartbeat=timezone.now())
         if not changed:
             raise ToolError("INVALID_STATE", f"import {job.job_id} is {job.status}; only failed, cancelled or "
                                              f"interrupted imports can be resumed")
@@ -144,7 +145,8 @@ def mark_failed(job_pk: int, message: str) -> None:
 
 
 def recover_stale() -> dict[str, int]:
-    """Requeue running jobs whose worker died (no heartbeat), or fail them after too many tries."""
+    """Requeue running jobs whose worker died (no heartbeat), or fail them after too many tries;
+    hand queued jobs whose task was lost to the broker again."""
     cutoff = timezone.now() - timedelta(seconds=settings.IMPORT_STALE_SECONDS)
     resumed = failed = 0
     for job in ImportJob.objects.filter(status=ImportJob.Status.RUNNING, heartbeat__lt=cutoff):
@@ -154,10 +156,11 @@ def recover_stale() -> dict[str, int]:
             continue
         with write_slot(), transaction.atomic():
             if ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING, heartbeat__lt=cutoff).update(
-                    status=ImportJob.Status.QUEUED):
+                    status=ImportJob.Status.QUEUED, heartbeat=timezone.now()):
                 _enqueue("core.imports.tasks.run_import", job.pk)
                 resumed += 1
-    return {"resumed": resumed, "failed": failed}
+    requeued = requeue_waiting(ImportJob.objects.all(), lambda pk: _enqueue("core.imports.tasks.run_import", pk))
+    return {"resumed": resumed, "failed": failed, "requeued": requeued}
 
 
 def _neutralise(value: str) -> str:

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from core.db import write_slot
 from core.errors import ToolError
+from core.jobs import requeue_waiting
 from core.tools.models import BatchRun
 
 log = logging.getLogger(__name__)
@@ -118,9 +119,7 @@ def submit(user, requests: list[Any], *, stop_on_error: bool, max_parallel: int,
         stop_on_error=stop_on_error, max_parallel=max_parallel, requests=requests, total=len(requests),
     )
     if is_async:
-        from django_q.tasks import async_task
-
-        transaction.on_commit(lambda: async_task("core.tools.tasks.run_batch", run.pk, group="batches"))
+        _enqueue_run(run.pk)
         return {"batch_id": run.batch_id, "status": run.status, "total": run.total}
     claimed = claim(run.pk)
     execute(claimed)
@@ -280,8 +279,15 @@ def recover_stale() -> dict[str, int]:
 
         async_task("core.tools.tasks.resume_batch", run.pk, group="batches")
         resumed += 1
+    requeued = requeue_waiting(BatchRun.objects.filter(is_async=True), _enqueue_run)
     close_old_connections()
-    return {"resumed": resumed, "failed": failed}
+    return {"resumed": resumed, "failed": failed, "requeued": requeued}
+
+
+def _enqueue_run(run_pk: int) -> None:
+    from django_q.tasks import async_task
+
+    transaction.on_commit(lambda: async_task("core.tools.tasks.run_batch", run_pk, group="batches"))
 
 
 def get_for_user(user, batch_id: str, role_level: int) -> BatchRun:

@@ -52,7 +52,7 @@ def test_stale_running_job_is_recovered_automatically(settings, writer, erp):
     ImportJob.objects.filter(pk=job.pk).update(status="running", attempts=1,
                                                heartbeat=timezone.now() - timedelta(minutes=5))
     with mock.patch("django_q.tasks.async_task"):
-        assert services.recover_stale() == {"resumed": 1, "failed": 0}
+        assert services.recover_stale() == {"resumed": 1, "failed": 0, "requeued": 0}
     job.refresh_from_db()
     assert job.status == "queued"
     tasks.run_import(job.pk)
@@ -65,7 +65,7 @@ def test_job_failing_too_often_is_marked_failed(settings, writer, erp):
     job = services.submit(writer, type="customers", fmt="csv", content=(HEADER + ROWS).encode())
     ImportJob.objects.filter(pk=job.pk).update(status="running", attempts=2,
                                                heartbeat=timezone.now() - timedelta(minutes=5))
-    assert services.recover_stale() == {"resumed": 0, "failed": 1}
+    assert services.recover_stale() == {"resumed": 0, "failed": 1, "requeued": 0}
     job.refresh_from_db()
     assert job.status == "failed" and "2 times" in job.last_error
 
@@ -157,3 +157,22 @@ def test_a_job_that_failed_on_its_file_cannot_be_resumed(writer, erp):
     with pytest.raises(ToolError) as exc:
         services.resume(job)
     assert exc.value.code == "INVALID_STATE" and "corrected file" in exc.value.message
+
+
+def test_a_queued_job_whose_task_was_lost_is_handed_over_again_once_per_interval(
+        settings, writer, erp, django_capture_on_commit_callbacks):
+    """A worker process that dies holding the job's task (before it ran) loses it: after
+    JOB_REQUEUE_SECONDS the recovery enqueues it again, and only once per interval."""
+    job = services.submit(writer, type="customers", fmt="csv", content=(HEADER + ROWS).encode())
+    later = timezone.now() + timedelta(seconds=settings.JOB_REQUEUE_SECONDS + 1)
+    assert services.recover_stale()["requeued"] == 0  # not waiting long enough yet
+    with mock.patch("django_q.tasks.async_task") as enqueue, mock.patch("django.utils.timezone.now",
+                                                                        return_value=later):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.recover_stale() == {"resumed": 0, "failed": 0, "requeued": 1}
+            assert services.recover_stale()["requeued"] == 0
+    enqueue.assert_called_once_with("core.imports.tasks.run_import", job.pk, group="imports")
+    tasks.run_import(job.pk)
+    tasks.run_import(job.pk)  # the original task, if it was not lost after all, finds nothing to do
+    job.refresh_from_db()
+    assert (job.status, job.successful, job.attempts) == ("completed", 50, 1)

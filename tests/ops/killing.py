@@ -81,7 +81,7 @@ def kill_mid_import_and_resume(worker: LiveWorker, user) -> None:
     assert job.status == "running" and job.processed < rows, "the import finished before the kill"
     # Once the job's heartbeat is stale (IMPORT_STALE_SECONDS=5 here and in the worker) the
     # recovery schedule would find it within a minute; here it is called directly.
-    assert wait_until(lambda: imports.recover_stale() == {"resumed": 1, "failed": 0}, WITHIN)
+    assert wait_until(lambda: imports.recover_stale() == {"resumed": 1, "failed": 0, "requeued": 0}, WITHIN)
     assert wait_until(lambda: import_status(job_id) == "completed", WITHIN)
     job = ImportJob.objects.get(job_id=job_id)
     assert (job.successful, job.failed, job.attempts) == (rows, 0, 2)

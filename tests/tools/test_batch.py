@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -385,7 +386,7 @@ def test_stale_batch_is_resumed_without_running_an_operation_twice(writer, erp, 
     assert len(before) == 2
     enqueued.clear()
 
-    assert batch.recover_stale() == {"resumed": 1, "failed": 0}
+    assert batch.recover_stale() == {"resumed": 1, "failed": 0, "requeued": 0}
     assert enqueued == [("core.tools.tasks.resume_batch", run.pk)]
     assert tasks.resume_batch(run.pk) == "resumed"
 
@@ -396,14 +397,14 @@ def test_stale_batch_is_resumed_without_running_an_operation_twice(writer, erp, 
     assert [r["output"]["lines"][0]["quantity"] for r in run.results] == [1, 2, 3, 4]
     replays = [(r.idempotency_key, r.replayed) for r in batch_audit(run.batch_id)[2:]]
     assert sorted(replays) == [(f"{run.batch_id}:{i}", i < 2) for i in range(4)]
-    assert batch.recover_stale() == {"resumed": 0, "failed": 0}
+    assert batch.recover_stale() == {"resumed": 0, "failed": 0, "requeued": 0}
 
 
 def test_live_batch_is_not_recovered(writer, erp, enqueued):
     run = killed_mid_batch(writer, [READ, READ], ran=1)
     BatchRun.objects.filter(pk=run.pk).update(heartbeat=timezone.now())
     enqueued.clear()
-    assert batch.recover_stale() == {"resumed": 0, "failed": 0}
+    assert batch.recover_stale() == {"resumed": 0, "failed": 0, "requeued": 0}
     assert enqueued == []
     assert tasks.resume_batch(run.pk) == "not claimed"
     assert BatchRun.objects.get(pk=run.pk).attempts == 1
@@ -412,7 +413,7 @@ def test_live_batch_is_not_recovered(writer, erp, enqueued):
 def test_batch_is_failed_after_max_attempts(settings, writer, erp, enqueued):
     run = killed_mid_batch(writer, [CREATE, CREATE], ran=1, attempts=settings.BATCH_MAX_ATTEMPTS)
     enqueued.clear()
-    assert batch.recover_stale() == {"resumed": 0, "failed": 1}
+    assert batch.recover_stale() == {"resumed": 0, "failed": 1, "requeued": 0}
     assert enqueued == []
     run.refresh_from_db()
     assert run.status == "failed" and run.finished is not None
@@ -440,7 +441,7 @@ def test_stale_synchronous_batch_is_marked_failed_not_resumed(writer, erp):
     run = BatchRun.objects.create(batch_id="B-sync-stale", user=writer, is_async=False, requests=[{}], total=1,
                                   status=BatchRun.Status.RUNNING, attempts=1,
                                   heartbeat=timezone.now() - timedelta(minutes=10))
-    assert batch.recover_stale() == {"resumed": 0, "failed": 1}
+    assert batch.recover_stale() == {"resumed": 0, "failed": 1, "requeued": 0}
     run.refresh_from_db()
     assert run.status == BatchRun.Status.FAILED and "synchronous" in run.last_error
 
@@ -492,3 +493,23 @@ def test_progress_keeps_being_saved_after_a_failed_save(monkeypatch, writer, erp
     result = run_batch(writer, [{"tool": "ax_test_slow", "arguments": {}}], max_parallel=1)
     assert result["successful"] == 1
     assert len(calls) > 5  # it went on beating after the three failures
+
+
+def test_a_queued_async_batch_whose_task_was_lost_is_handed_over_again(
+        settings, writer, erp, enqueued, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        result = call_tool("ax_batch_operations", {"async": True, "requests": [
+            {"tool": "ax_get_customer", "arguments": {"customer_account": "CUST-001"}}]}, writer)
+    run = BatchRun.objects.get(batch_id=result["batch_id"])
+    assert enqueued == [("core.tools.tasks.run_batch", run.pk)]
+    enqueued.clear()  # the task is lost with the worker that took it
+    later = timezone.now() + timedelta(seconds=settings.JOB_REQUEUE_SECONDS + 1)
+    with mock.patch("django.utils.timezone.now", return_value=later), \
+            django_capture_on_commit_callbacks(execute=True):
+        assert batch.recover_stale() == {"resumed": 0, "failed": 0, "requeued": 1}
+        assert batch.recover_stale()["requeued"] == 0
+    assert enqueued == [("core.tools.tasks.run_batch", run.pk)]
+    assert tasks.run_batch(run.pk) == "done"
+    assert tasks.run_batch(run.pk) == "not claimed (already running or done)"
+    run.refresh_from_db()
+    assert (run.status, run.successful) == ("completed", 1)
