@@ -3,10 +3,16 @@
 It connects to the address that passed the URL check (the host name is kept for the Host
 header and TLS), so a DNS answer that changes between check and connect cannot redirect a
 request into a refused network. It never raises: every outcome is a `Result`.
+
+A failure to reach the receiver is classified from the exception itself, never its text:
+`connection` when the receiver said no (refused, reset, unreachable), `timeout` when it said
+nothing in time (connect or read), `tls` for a failed handshake or certificate.
 """
 
 from __future__ import annotations
 
+import errno
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -19,7 +25,6 @@ from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
     NewConnectionError,
-    ProtocolError,
     ReadTimeoutError,
     SSLError,
 )
@@ -79,6 +84,47 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - timezone.now()).total_seconds())
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """exc and what it wraps, outermost first: the explicit cause or context, and the exception
+    urllib3 passes as an argument (ProtocolError("Connection aborted.", OSError(...)))."""
+    found: list[BaseException] = []
+    todo = [exc]
+    while todo and len(found) < 10:
+        current = todo.pop(0)
+        if current in found:
+            continue
+        found.append(current)
+        todo += [arg for arg in current.args if isinstance(arg, BaseException)]
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return found
+
+
+def classify(exc: BaseException) -> tuple[str, str]:
+    """(error_class, error) for a failure to get an answer. urllib3's NewConnectionError (refused,
+    unreachable, reset while connecting) derives from ConnectTimeoutError, so it has to be told
+    apart before the timeouts are; a socket error inside it counts as a timeout only when the
+    kernel gave up waiting (ETIMEDOUT)."""
+    for cause in _causes(exc):
+        if isinstance(cause, NewConnectionError):
+            os_error = next((e for e in _causes(cause) if isinstance(e, OSError)), None)
+            if isinstance(os_error, TimeoutError) or getattr(os_error, "errno", None) == errno.ETIMEDOUT:
+                return "timeout", f"could not connect in time: {os_error}"
+            return "connection", f"could not connect: {os_error or cause}"
+        if isinstance(cause, ConnectTimeoutError):
+            connect_ms = min(settings.WEBHOOK_CONNECT_TIMEOUT_MS, settings.WEBHOOK_TIMEOUT_MS)
+            return "timeout", f"could not connect within {connect_ms} ms"
+        if isinstance(cause, ReadTimeoutError):
+            return "timeout", f"no response within {settings.WEBHOOK_TIMEOUT_MS} ms"
+        if isinstance(cause, SSLError | ssl.SSLError):
+            return "tls", f"TLS failed: {cause}"
+        if isinstance(cause, TimeoutError) or getattr(cause, "errno", None) == errno.ETIMEDOUT:
+            return "timeout", f"timed out: {cause}"
+        if isinstance(cause, OSError) and cause.errno is not None:
+            return "connection", f"connection failed: {cause}"
+    # E.g. the receiver closed the connection without answering (urllib3's ProtocolError).
+    return "connection", f"connection failed: {exc}"
+
+
 def post(url: str, body: bytes, headers: dict[str, str]) -> Result:
     """POST body to url. Connect timeout WEBHOOK_CONNECT_TIMEOUT_MS, whole exchange WEBHOOK_TIMEOUT_MS."""
     started = time.perf_counter()
@@ -115,14 +161,9 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Result:
                 size += len(chunk)
         finally:
             response.release_conn() if size < _READ_LIMIT else response.close()
-    except (ConnectTimeoutError, ReadTimeoutError, TimeoutError) as exc:
-        return done(None, "timeout", f"timed out: {exc}")
-    except SSLError as exc:
-        return done(None, "tls", f"TLS failed: {exc}")
-    except (NewConnectionError, ProtocolError, ConnectionError) as exc:
-        return done(None, "connection", f"connection failed: {exc}")
     except (HTTPError, OSError) as exc:
-        return done(None, "connection", f"{type(exc).__name__}: {exc}")
+        error_class, error = classify(exc)
+        return done(None, error_class, error)
     status = response.status
     excerpt = b"".join(chunks).decode("utf-8", errors="replace")
     retry_after = retry_after_seconds(response.headers.get("Retry-After"))
