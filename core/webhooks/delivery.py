@@ -4,6 +4,11 @@ Success is 2xx. Timeouts, connection errors, 5xx and 429 are retried after
 backoff_ms * 2^(n-1) (or Retry-After when that is longer); 410 disables the subscription;
 any other answer fails without retry. After the last retry the delivery is failed (the dead
 letter queue that ax_get_failed_webhooks lists and ax_retry_webhook_delivery empties).
+
+An attempt whose sender died (the process was killed after the claim, before the outcome was
+recorded) is logged when recovery finds its lease run out: an `interrupted` attempt row. It
+counts like any failed attempt, toward max_retries and the backoff, because the receiver may
+well have got the request; it does not mark the subscription failing, since the fault was ours.
 """
 
 from __future__ import annotations
@@ -27,7 +32,10 @@ from core.webhooks.models import Attempt, Delivery, Subscription
 
 log = logging.getLogger(__name__)
 
-RETRYABLE = frozenset({"timeout", "connection", "dns", "tls", "http_5xx", "http_429"})
+INTERRUPTED = "interrupted"
+INTERRUPTED_ERROR = ("the sender stopped before the attempt finished (lease expired); the receiver may or may "
+                     "not have got the request")
+RETRYABLE = frozenset({"timeout", "connection", "dns", "tls", "http_5xx", "http_429", INTERRUPTED})
 MAX_RETRY_AFTER = timedelta(days=1)
 # Don't write last_success_at on every success of a busy subscription: once a minute is enough.
 _SUCCESS_WRITE_EVERY = timedelta(minutes=1)
@@ -141,6 +149,13 @@ class Outcome:
     release: bool = False  # the subscription was paused or disabled since the claim: back to the queue
 
 
+def interrupted(delivery: Delivery) -> Outcome:
+    """The outcome of an attempt whose sender stopped: `delivery` is still `sending` under the claim
+    it was loaded with, and the attempt started when it was claimed (last_attempt_at)."""
+    started = delivery.last_attempt_at or clock.now()
+    return Outcome(delivery, delivery.claim, started, transport.Result(None, 0, INTERRUPTED, INTERRUPTED_ERROR))
+
+
 def attempt(delivery: Delivery, token: str, due: datetime | None = None) -> Outcome:
     """Sign and POST one claimed delivery; no database writes. The dispatcher claims a little
     ahead of time, so wait for the due moment first."""
@@ -209,6 +224,8 @@ def _apply(o: Outcome, now: datetime, subs: dict[int, dict]) -> Attempt | None:
         d.status, d.next_attempt_at = Delivery.Status.PENDING, now + delay
     else:
         d.status, d.finished, d.next_attempt_at = Delivery.Status.FAILED, now, None
+    if result.error_class == INTERRUPTED:  # says nothing about the endpoint
+        return row
     sub = d.subscription
     state = subs.setdefault(sub.pk, {"sub": sub, "failing_since": sub.failing_since, "changes": {}})
     if result.ok:
@@ -223,30 +240,68 @@ def _apply(o: Outcome, now: datetime, subs: dict[int, dict]) -> Attempt | None:
     return row
 
 
-def record(outcomes: list[Outcome]) -> None:
+class _ClaimLost(Exception):
+    """Some outcome's claim no longer held: record the batch again, one outcome at a time."""
+
+
+def record(outcomes: list[Outcome]) -> int:
     """Record attempts and move deliveries (and subscriptions) on, all in one transaction: one
-    bulk insert and one prepared update whatever the number of outcomes. An outcome whose claim
-    no longer holds (recovered meanwhile after its lease ran out) keeps its attempt row only."""
+    prepared update and one bulk insert whatever the number of outcomes. Returns how many
+    outcomes still held their claim.
+
+    A claim is lost only to recovery, after the lease ran out, which logged the attempt as
+    `interrupted`. A late outcome then replaces that row with what really happened (the
+    delivery itself stays as recovery left it); a recovery that lost to the real outcome logs
+    nothing. Both are rare, so the batch is simply done again one outcome at a time."""
     if not outcomes:
-        return
+        return 0
     now = clock.now()
     subs: dict[int, dict] = {}
     rows = [_apply(o, now, subs) for o in outcomes]
+    try:
+        with write_slot(), transaction.atomic():
+            if _update_claimed([(o.delivery, o.token) for o in outcomes]) != len(outcomes):
+                raise _ClaimLost
+            Attempt.objects.bulk_create([row for row in rows if row is not None])
+            _update_subscriptions(subs, now)
+        return len(outcomes)
+    except _ClaimLost:
+        pass
+    held = 0
     with write_slot(), transaction.atomic():
-        Attempt.objects.bulk_create([row for row in rows if row is not None])
-        _update_claimed([(o.delivery, o.token) for o in outcomes])
-        for pk, state in subs.items():
-            if "gone" in state:
-                Subscription.objects.filter(pk=pk, status=Subscription.Status.ACTIVE).update(
-                    status=Subscription.Status.DISABLED, disabled_reason=state["gone"], updated=now)
-            elif state["changes"]:
-                Subscription.objects.filter(pk=pk).update(**state["changes"])
+        for outcome, row in zip(outcomes, rows, strict=True):
+            if _update_claimed([(outcome.delivery, outcome.token)]) == 1:
+                held += 1
+                if row is not None:
+                    row.save()
+            elif row is not None and row.error_class != INTERRUPTED:
+                _replace_interrupted(row)
+        _update_subscriptions(subs, now)
+    return held
 
 
-def _update_claimed(rows: list[tuple[Delivery, str]]) -> None:
+def _replace_interrupted(row: Attempt) -> None:
+    """Put a late outcome in place of the interrupted row recovery wrote for the same attempt."""
+    fields = ["started", "status_code", "duration_ms", "success", "error_class", "error", "response_excerpt"]
+    changed = Attempt.objects.filter(delivery_id=row.delivery_id, number=row.number, error_class=INTERRUPTED).update(
+        **{name: getattr(row, name) for name in fields})
+    if not changed:
+        row.save()
+
+
+def _update_subscriptions(subs: dict[int, dict], now: datetime) -> None:
+    for pk, state in subs.items():
+        if "gone" in state:
+            Subscription.objects.filter(pk=pk, status=Subscription.Status.ACTIVE).update(
+                status=Subscription.Status.DISABLED, disabled_reason=state["gone"], updated=now)
+        elif state["changes"]:
+            Subscription.objects.filter(pk=pk).update(**state["changes"])
+
+
+def _update_claimed(rows: list[tuple[Delivery, str]]) -> int:
     """UPDATE each delivery's fields where it is still `sending` under its token: one prepared
     statement run with executemany (the ORM's bulk_update builds a CASE per field and row, which
-    costs more CPU than the sending itself)."""
+    costs more CPU than the sending itself). Returns how many rows it changed."""
     fields = [Delivery._meta.get_field(name) for name in _UPDATED]
     qn = connection.ops.quote_name
     sql = (f"UPDATE {qn(Delivery._meta.db_table)} SET {', '.join(f'{qn(f.column)} = %s' for f in fields)} "
@@ -255,3 +310,4 @@ def _update_claimed(rows: list[tuple[Delivery, str]]) -> None:
               + [d.pk, Delivery.Status.SENDING.value, token] for d, token in rows]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
+        return cursor.rowcount  # the sum over all rows, with sqlite3 and psycopg alike

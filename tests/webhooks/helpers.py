@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import json
+import os
 
+from django.conf import settings
+from django.db import connection
 from standardwebhooks import Webhook
 
 from core.tools.pipeline import call_tool
@@ -33,3 +36,20 @@ def body(received) -> dict:
 
 def delivery_of(sub) -> Delivery:
     return Delivery.objects.filter(subscription=sub).select_related("event").get()
+
+
+def database_url() -> str:
+    """The test database, for a subprocess (SQLite file or PostgreSQL)."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment of a hub process working on the test database, with this process's
+    secret key (so it can decrypt the webhook secrets) and a local receiver allowed."""
+    return {**os.environ, "DATABASE_URL": database_url(), "SECRET_KEY": settings.SECRET_KEY,
+            "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8", "WEBHOOK_TIMEOUT_MS": str(settings.WEBHOOK_TIMEOUT_MS),
+            "DJANGO_SETTINGS_MODULE": "core.settings", **extra}

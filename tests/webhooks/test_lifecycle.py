@@ -1,9 +1,8 @@
 """Time-driven rules with the injectable clock: retry schedule, 7-day expiry, rotation grace; pause;
-and a worker process killed in the middle of a delivery."""
+and a worker or dispatcher process killed in the middle of a delivery."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,26 +11,16 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from core.tools.pipeline import call_tool
 from core.webhooks import clock, dispatcher, services
-from core.webhooks.models import Delivery
+from core.webhooks.models import Attempt, Delivery
 from tests.webhooks.conftest import wait_until
-from tests.webhooks.helpers import order, subscribe, verify
+from tests.webhooks.helpers import order, subprocess_env, subscribe, verify
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _database_url() -> str:
-    """The test database, for a subprocess (SQLite file or PostgreSQL)."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def _attempts(n: int) -> Delivery:
@@ -133,20 +122,7 @@ def test_a_plain_secret_signs_with_its_utf8_bytes(erp, writer, receiver, worker)
     Webhook(b"webhook-secret-key").verify(got.body, got.headers)
 
 
-def test_a_worker_killed_mid_delivery_loses_nothing(erp, writer, receiver, worker):
-    """A real OS process takes the delivery and is killed (SIGKILL) while the receiver holds the
-    request; after the lease the dispatcher puts it back and it is delivered, same webhook-id."""
-    receiver.respond = lambda n, h, b: (None, {}, b"") if n == 1 else (200, {}, b"")
-    subscribe(receiver.url)
-    order(writer)
-    (claimed,) = dispatcher.claim_due()
-    token = claimed.token
-    env = {**os.environ, "DATABASE_URL": _database_url(),
-           "SECRET_KEY": django_settings.SECRET_KEY, "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
-           "WEBHOOK_TIMEOUT_MS": str(django_settings.WEBHOOK_TIMEOUT_MS), "DJANGO_SETTINGS_MODULE": "core.settings"}
-    code = ("import django; django.setup(); from core.webhooks.tasks import send_claimed; "
-            f"send_claimed({token!r})")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
+def _killed_while_the_receiver_holds_the_request(proc: subprocess.Popen, receiver) -> None:
     try:
         receiver.wait_for(1, timeout=30)
         assert Delivery.objects.get().status == "sending"
@@ -154,11 +130,49 @@ def test_a_worker_killed_mid_delivery_loses_nothing(erp, writer, receiver, worke
         proc.wait(10)
     finally:
         proc.kill()
+
+
+def _recovered_and_delivered(receiver, worker) -> Delivery:
+    """After the lease the interrupted attempt is logged and the delivery sent again, same webhook-id."""
     assert dispatcher.recover_stale() == 0  # the lease has not run out yet
-    clock.advance(timedelta(milliseconds=django_settings.WEBHOOK_TIMEOUT_MS, seconds=31))
+    claimed_at = Delivery.objects.get().last_attempt_at
+    clock.advance(timedelta(milliseconds=django_settings.WEBHOOK_TIMEOUT_MS + django_settings.WEBHOOK_LOOKAHEAD_MS,
+                            seconds=31))
     assert dispatcher.recover_stale() == 1
     worker.dispatch()
     first, second = receiver.wait_for(2)
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
     delivery = wait_until(lambda: Delivery.objects.filter(status="succeeded").first())
-    assert delivery.attempts == 1  # the killed attempt never finished; the receiver de-duplicates by id
+    # Two attempts, as the receiver saw them: the killed one, logged as interrupted, and the retry.
+    assert delivery.attempts == 2
+    rows = list(Attempt.objects.filter(delivery=delivery).values_list("number", "error_class", "status_code",
+                                                                      "started"))
+    assert rows[0] == (1, "interrupted", None, claimed_at)
+    assert rows[1][:3] == (2, "", 200)
+    return delivery
+
+
+def test_a_worker_killed_mid_delivery_loses_nothing(erp, writer, receiver, worker):
+    """A real OS process takes the delivery and is killed (SIGKILL) while the receiver holds the
+    request."""
+    receiver.respond = lambda n, h, b: (None, {}, b"") if n == 1 else (200, {}, b"")
+    subscribe(receiver.url)
+    order(writer)
+    (claimed,) = dispatcher.claim_due()
+    code = ("import django; django.setup(); from core.webhooks.tasks import send_claimed; "
+            f"send_claimed({claimed.token!r})")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=subprocess_env())
+    _killed_while_the_receiver_holds_the_request(proc, receiver)
+    _recovered_and_delivered(receiver, worker)
+
+
+def test_a_dispatcher_killed_mid_delivery_loses_nothing(erp, writer, receiver, worker):
+    """The dispatcher process itself claims and sends, and is killed mid-request."""
+    receiver.respond = lambda n, h, b: (None, {}, b"") if n == 1 else (200, {}, b"")
+    subscribe(receiver.url)
+    order(writer)
+    proc = subprocess.Popen([sys.executable, "manage.py", "webhook_dispatcher"], cwd=ROOT, env=subprocess_env(),
+                            stdout=subprocess.DEVNULL)
+    _killed_while_the_receiver_holds_the_request(proc, receiver)
+    delivery = _recovered_and_delivered(receiver, worker)
+    assert delivery.subscription.failing_since is None  # our crash, not the endpoint's failure
