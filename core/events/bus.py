@@ -224,8 +224,9 @@ def deliver(event_ids: list[str]) -> None:
     """Hand committed events to the subscribers: on a background thread of this process when
     EVENTS_FANOUT_IN_BACKGROUND is set (the default), so the operation that published them never
     waits for the matching, and events committed close together are matched in one go; inline
-    otherwise. Events whose hand-off never ran (the process died) are found by the dispatcher's
-    sweep, since they stay fanned_out=False."""
+    otherwise. A process that is about to exit calls `drain()` first (and at interpreter exit
+    it runs anyway); events whose hand-off still never ran (the process was killed) are found by
+    the dispatcher's sweep, since they stay fanned_out=False."""
     if settings.EVENTS_FANOUT_IN_BACKGROUND:
         _background.add(event_ids)
     else:
@@ -247,22 +248,28 @@ class _Background:
 
     def __init__(self) -> None:
         self._ids: list[str] = []
+        self._busy = False  # the thread has taken ids and not handed them over yet
         self._wakeup = threading.Condition()
         self._thread: threading.Thread | None = None
 
     def add(self, event_ids: list[str]) -> None:
         with self._wakeup:
             self._ids.extend(event_ids)
-            if self._thread is None or not self._thread.is_alive():  # first use, or after a fork
+            if not self._alive():  # first use, or after a fork
+                self._busy = False
                 self._thread = threading.Thread(target=self._run, name="event-fanout", daemon=True)
                 self._thread.start()
             self._wakeup.notify()
+
+    def _alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def _take(self) -> list[str]:
         with self._wakeup:
             while not self._ids:
                 self._wakeup.wait()
             ids, self._ids = self._ids, []
+            self._busy = True
             return ids
 
     def _run(self) -> None:
@@ -272,17 +279,44 @@ class _Background:
                 _run_subscribers(ids)
             finally:
                 close_old_connections()
+                with self._wakeup:
+                    self._busy = False
+                    self._wakeup.notify_all()
 
-    def flush(self) -> None:
-        """At interpreter exit: hand over what is still waiting (a short-lived command's events)."""
-        with self._wakeup:
-            ids, self._ids = self._ids, []
-        if ids:
+    def flush(self, timeout: float | None = None) -> bool:
+        """Hand over everything queued so far: what the thread has not taken yet is handed over
+        here, on the caller's thread, and the batch the thread is working on is waited for (at
+        most `timeout` seconds). True if nothing is left; False if the thread's batch was still
+        running when the time was up (its events then wait for the sweep)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._wakeup:
+                ids, self._ids = self._ids, []
+                if not ids:
+                    while self._busy and self._alive() and not self._ids:
+                        left = None if deadline is None else deadline - time.monotonic()
+                        if left is not None and left <= 0:
+                            return False
+                        self._wakeup.wait(left)
+                    if not self._ids:
+                        return True
+                    continue  # more arrived meanwhile
             _run_subscribers(ids)
 
 
 _background = _Background()
-atexit.register(_background.flush)
+DRAIN_TIMEOUT = 10.0
+
+
+def drain(timeout: float = DRAIN_TIMEOUT) -> bool:
+    """Hand every event committed in this process to the subscribers before returning, so that a
+    short-lived process (a management command) exits with its webhook deliveries created rather
+    than leaving them to the dispatcher's sweep. Returns False if that took longer than
+    `timeout` seconds. Also runs at interpreter exit, as a safety net."""
+    return _background.flush(timeout)
+
+
+atexit.register(drain)
 
 
 def _note_failure(event_type: str, exc: BaseException, message: str, *args: Any) -> None:

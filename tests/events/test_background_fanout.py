@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import ipaddress
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
 from core.events import bus
 from core.events.models import Event
 from core.tools.pipeline import call_tool
+from core.webhooks import services as webhook_services
+from core.webhooks.models import Delivery
 from tests.waiting import wait_until
+from tests.webhooks.helpers import subprocess_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+ROOT = Path(__file__).resolve().parents[2]
 ORDER = {"customer_account": "CUST-001", "lines": [{"item_id": "ITEM-001", "quantity": 1}]}
 
 
@@ -80,3 +88,64 @@ def test_waiting_events_are_handed_over_at_exit(monkeypatch):
     background._ids = ["evt_a", "evt_b"]
     background.flush()
     assert handed == [["evt_a", "evt_b"]] and background._ids == []
+
+
+def test_drain_waits_for_the_batch_in_progress(settings, erp, writer, monkeypatch):
+    settings.EVENTS_FANOUT_IN_BACKGROUND = True
+    started, gate = threading.Event(), threading.Event()
+    seen: list[list[str]] = []
+
+    def subscriber(event_ids: list[str]) -> None:
+        started.set()
+        gate.wait(10)
+        seen.append(event_ids)
+
+    monkeypatch.setattr(bus, "_subscribers", [subscriber])
+    call_tool("ax_create_salesorder", ORDER, writer)
+    assert started.wait(10)
+    assert bus.drain(timeout=0.05) is False  # the thread's batch is still running
+    gate.set()
+    assert bus.drain() is True
+    assert seen == [[Event.objects.get().event_id]]  # no polling: drain returned after the hand-over
+
+
+def test_drain_hands_over_what_is_still_queued_on_the_callers_thread(settings, erp, writer, monkeypatch):
+    settings.EVENTS_FANOUT_IN_BACKGROUND = True
+    started, gate = threading.Event(), threading.Event()
+    seen: list[tuple[str, int]] = []
+
+    def subscriber(event_ids: list[str]) -> None:
+        if not started.is_set():  # the thread's first batch blocks
+            started.set()
+            gate.wait(10)
+        seen.append((threading.current_thread().name, len(event_ids)))
+
+    monkeypatch.setattr(bus, "_subscribers", [subscriber])
+    call_tool("ax_create_salesorder", ORDER, writer)
+    assert started.wait(10)
+    call_tool("ax_create_salesorder", ORDER, writer)  # queued behind the blocked batch
+    assert bus.drain(timeout=0.05) is False
+    assert seen == [(threading.current_thread().name, 1)]
+    gate.set()
+    assert bus.drain() is True
+    assert seen[1] == ("event-fanout", 1)
+
+
+def test_drain_with_nothing_queued_returns_at_once(settings):
+    settings.EVENTS_FANOUT_IN_BACKGROUND = True
+    assert bus.drain(timeout=0) is True
+
+
+def test_a_process_that_exits_without_draining_hands_its_events_over_at_exit(settings, erp, writer):
+    """The atexit safety net, in a real process that never calls drain() itself."""
+    settings.WEBHOOK_ALLOWED_NETWORKS = [ipaddress.ip_network("127.0.0.0/8")]
+    sub, _ = webhook_services.subscribe(event_type="salesorder.created", webhook_url="http://127.0.0.1:9/hook")
+    code = ("import django; django.setup(); from django.contrib.auth import get_user_model; "
+            "from core.tools.pipeline import call_tool; "
+            f"call_tool('ax_create_salesorder', {ORDER!r}, get_user_model().objects.get(username='writer'))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env=subprocess_env(EVENTS_FANOUT_IN_BACKGROUND="true"))
+    assert done.returncode == 0, done.stderr
+    event = Event.objects.get(type="salesorder.created")
+    assert event.fanned_out
+    assert Delivery.objects.get(subscription=sub).event_id == event.pk

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import subprocess
+import sys
 from decimal import Decimal
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from core.erp.models import Customer, SalesOrder
+from core.events.models import Event
 from core.tools.models import AuditEntry
+from core.webhooks import services as webhook_services
+from core.webhooks.models import Delivery
+from tests.webhooks.helpers import subprocess_env
 
+ROOT = Path(__file__).resolve().parents[2]
 ORDER = '{"customer_account": "CUST-001", "lines": [{"item_id": "ITEM-001", "quantity": 2}]}'
 
 
@@ -125,3 +134,24 @@ def test_inactive_user_is_a_command_error(writer):
         call_command(
             "call_tool", "ax_get_customer", '{"customer_account": "CUST-001"}', "--user", "writer", stdout=StringIO()
         )
+
+
+# --- a real process --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_deliveries_of_its_events_exist_when_the_process_exits(writer, erp, settings):
+    """The fan-out runs on a background thread (EVENTS_FANOUT_IN_BACKGROUND), which dies with a
+    short-lived process: the command hands its events over before it exits, so the delivery is
+    there at once rather than when the dispatcher's sweep finds the event seconds later."""
+    settings.WEBHOOK_ALLOWED_NETWORKS = [ipaddress.ip_network("127.0.0.0/8")]
+    sub, _ = webhook_services.subscribe(event_type="salesorder.created", webhook_url="http://127.0.0.1:9/hook")
+    done = subprocess.run([sys.executable, "manage.py", "call_tool", "ax_create_salesorder", ORDER, "--user", "writer"],
+                          cwd=ROOT, env=subprocess_env(EVENTS_FANOUT_IN_BACKGROUND="true"), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    sales_id = json.loads(done.stdout)["sales_id"]
+    event = Event.objects.get(type="salesorder.created")
+    assert event.fanned_out and event.data["sales_id"] == sales_id
+    delivery = Delivery.objects.get(subscription=sub)
+    assert (delivery.event_id, delivery.status) == (event.pk, "pending")

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from core.api.mcp import serve_stdio
+from core.events import bus
 
 
 class Command(BaseCommand):
@@ -23,4 +24,7 @@ class Command(BaseCommand):
                    .filter(username=user, is_active=True).first())
         if account is None:
             raise CommandError(f"no active user named {user!r}")
-        anyio.run(serve_stdio, account)
+        try:
+            anyio.run(serve_stdio, account)
+        finally:
+            bus.drain()  # the last calls' events reach their subscriptions before the process exits

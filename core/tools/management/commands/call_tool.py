@@ -1,5 +1,9 @@
 """Call one tool from the shell: prints its JSON output; on a tool error prints the error JSON
-and exits with status 1."""
+and exits with status 1.
+
+Before it prints, the call's events are handed to the webhook subscriptions (the fan-out
+otherwise runs on a background thread that would die with this short-lived process), so the
+deliveries exist when the command returns."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import ToolError
+from core.events import bus
 from core.tools import jsonio
 from core.tools.pipeline import call_tool
 
@@ -34,6 +39,8 @@ class Command(BaseCommand):
             output = call_tool(tool, parsed, account, idempotency_key, via="cli")
         except ToolError as error:
             self._fail(error)
+        finally:
+            bus.drain()
         self.stdout.write(jsonio.dumps(output, indent=2))
 
     def _fail(self, error: ToolError) -> None:
