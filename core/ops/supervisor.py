@@ -158,6 +158,9 @@ class Supervisor:
         if cluster is None or cluster.sentinel is None:
             return
         sentinel = cluster.sentinel
+        # A SIGTERM sent to the whole process group (honcho, systemd) has already ended the
+        # sentinel: stopping through its Event would then wait for it forever.
+        sentinel.join(0.2)
         if grace > 0 and sentinel.is_alive():
             stopper = threading.Thread(target=cluster.stop, name="cluster-stop", daemon=True)
             stopper.start()

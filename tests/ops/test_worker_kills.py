@@ -91,3 +91,15 @@ def _not_zombie(pid: int) -> bool:
             return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
     except OSError:
         return False
+
+
+@pytest.mark.parametrize("whole_group", [True, False], ids=["process-group", "main-process"])
+def test_an_idle_worker_stops_at_once_without_waiting_out_its_grace_period(whole_group):
+    with live_worker(WORKER_STOP_GRACE_SECONDS="30") as worker:
+        started = time.monotonic()
+        if whole_group:
+            os.killpg(worker.proc.pid, signal.SIGTERM)
+        else:
+            worker.proc.send_signal(signal.SIGTERM)
+        assert worker.proc.wait(30) == 0
+        assert time.monotonic() - started < 10
