@@ -98,7 +98,9 @@ def update_webhook(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
 def rotate_webhook_secret(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     sub = webhooks.get_subscription(args["subscription_id"])
     secret, old_until = webhooks.rotate_secret(sub, args.get("secret"))
-    data = {"subscription_id": sub.subscription_id, "previous_secret_valid_until": old_until.isoformat()}
+    # None when the old secret could not be read any more (a lost key): it signs nothing.
+    data = {"subscription_id": sub.subscription_id,
+            "previous_secret_valid_until": old_until.isoformat() if old_until else None}
     if "secret" not in args:
         data["secret"] = secret
         data["secret_notice"] = "store this secret now: it is never shown again"

@@ -103,13 +103,16 @@ def update(sub: Subscription, *, event_type: str | None = None, webhook_url: str
     return changed
 
 
-def rotate_secret(sub: Subscription, secret: str | None = None) -> tuple[str, datetime]:
+def rotate_secret(sub: Subscription, secret: str | None = None) -> tuple[str, datetime | None]:
     """Replace the secret; the old one keeps signing alongside the new for 24 h. Returns the new
-    secret (shown once) and when the old one stops being sent."""
+    secret (shown once) and when the old one stops being sent (None: it was unreadable)."""
     value, _ = _secret(secret)
     now = clock.now()
-    sub.previous_secret_encrypted = sub.secret_encrypted
-    sub.previous_secret_expires = now + ROTATION_GRACE
+    # A current secret that no key decrypts any more (a lost key) cannot sign alongside the new
+    # one; carrying it over would only make every delivery of the grace period fail.
+    readable = crypto.keyring().index(sub.secret_encrypted) is not None
+    sub.previous_secret_encrypted = sub.secret_encrypted if readable else ""
+    sub.previous_secret_expires = now + ROTATION_GRACE if readable else None
     sub.secret_encrypted = crypto.encrypt(value)
     sub.updated = now
     with write_slot():

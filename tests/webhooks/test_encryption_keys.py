@@ -260,3 +260,16 @@ def test_dry_run_reports_secrets_no_key_decrypts_and_fails(settings):
         _rotate("--dry-run", out=out)
     assert "1 cannot be decrypted by any key" in out.getvalue()
     assert _secrets() == before
+
+
+@pytest.mark.django_db
+def test_rotating_a_secret_no_key_can_read_does_not_carry_it_over(settings):
+    """After a lost key the old secret cannot sign: the new one alone does, at once."""
+    settings.WEBHOOK_ENCRYPTION_KEYS = [OLD]
+    sub, _ = subscribe(URL)
+    settings.WEBHOOK_ENCRYPTION_KEYS = [NEW]  # OLD is lost
+    new_secret, until = services.rotate_secret(sub)
+    sub.refresh_from_db()
+    assert until is None and sub.previous_secret_encrypted == "" and sub.previous_secret_expires is None
+    assert crypto.decrypt(sub.secret_encrypted) == new_secret
+    crypto.check_stored_secrets()  # nothing unreadable is left behind
