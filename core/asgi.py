@@ -8,6 +8,7 @@ the official SDK) is mounted beside it at /mcp.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 
@@ -39,6 +40,7 @@ class Router:
         await self.django(scope, receive, send)
 
     async def _lifespan(self, receive, send) -> None:
+        receive = _checked_at_startup(receive)
         if self.mcp is None or not hasattr(self.mcp, "lifespan"):
             while True:
                 message = await receive()
@@ -50,24 +52,39 @@ class Router:
         await self.mcp.lifespan(receive, send)
 
 
+def _checked_at_startup(receive):
+    """`receive` of the lifespan protocol, checking the stored webhook secrets at start-up: a
+    failed check fails the start-up, and uvicorn exits with its message."""
+
+    async def checked():
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await asyncio.to_thread(_check_stored_secrets)
+        return message
+
+    return checked
+
+
 def _check_stored_secrets() -> None:
     """Refuse to start when no configured key decrypts the stored webhook secrets (README
-    "Webhook secret keys"); a database that is not reachable yet is the health check's business."""
+    "Webhook secret keys"). Only that stops the web process: a database that cannot be read yet
+    is the health check's business."""
     import logging
 
-    from django.db import DatabaseError, connections
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db import connections
 
     from core.webhooks.crypto import check_stored_secrets
 
     try:
         check_stored_secrets()
-    except DatabaseError:
-        logging.getLogger(__name__).warning("could not check the stored webhook secrets", exc_info=True)
+    except ImproperlyConfigured:
+        raise
+    except Exception as exc:
+        logging.getLogger(__name__).warning("could not check the stored webhook secrets: %s", exc)
     finally:
         connections.close_all()
 
-
-_check_stored_secrets()
 
 from core.api.mcp import McpHttpApp  # noqa: E402
 

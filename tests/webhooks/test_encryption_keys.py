@@ -273,3 +273,26 @@ def test_rotating_a_secret_no_key_can_read_does_not_carry_it_over(settings):
     assert until is None and sub.previous_secret_encrypted == "" and sub.previous_secret_expires is None
     assert crypto.decrypt(sub.secret_encrypted) == new_secret
     crypto.check_stored_secrets()  # nothing unreadable is left behind
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_web_process_refuses_to_start_when_no_key_reads_the_stored_secrets(settings):
+    """uvicorn's lifespan start-up fails with the check's message (the worker and the dispatcher
+    stop the same way, as commands)."""
+    import asyncio
+
+    from core.asgi import application
+
+    settings.WEBHOOK_ENCRYPTION_KEYS = [OLD]
+    subscribe(URL)
+    settings.WEBHOOK_ENCRYPTION_KEYS = [NEW]
+    messages = [{"type": "lifespan.startup"}]
+
+    async def receive():
+        return messages.pop(0) if messages else await asyncio.sleep(3600)
+
+    async def send(message):
+        raise AssertionError(f"start-up went on: {message}")
+
+    with pytest.raises(ImproperlyConfigured, match="WEBHOOK_ENCRYPTION_KEYS"):
+        asyncio.run(application({"type": "lifespan"}, receive, send))
