@@ -65,6 +65,15 @@ def _audit(now: datetime, *, dry_run: bool, chunk_size: int) -> dict[str, int]:
     return tools.prune_audit(now, dry_run=dry_run, chunk_size=chunk_size, freeze=rollup.freeze_before)
 
 
+def prune_heartbeats(now: datetime, *, dry_run: bool, chunk_size: int) -> dict[str, int]:
+    """Heartbeat rows of worker and dispatcher processes that died without removing theirs."""
+    from core.ops.heartbeat import FORGET_AFTER
+    from core.ops.models import Heartbeat
+
+    return prune_rows(Heartbeat.objects.filter(beat__lt=now - FORGET_AFTER), chunk_size=chunk_size,
+                      dry_run=dry_run)
+
+
 Step = Callable[..., dict[str, int]]
 STEPS: list[tuple[str, Step]] = [
     ("webhook deliveries", webhooks.prune_deliveries),
@@ -74,6 +83,7 @@ STEPS: list[tuple[str, Step]] = [
     ("import files", imports.prune_import_files),
     ("import row errors", imports.prune_import_errors),
     ("task results", prune_task_results),
+    ("heartbeats", prune_heartbeats),
     ("audit rows", _audit),
 ]
 

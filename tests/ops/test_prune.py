@@ -191,6 +191,17 @@ def test_task_results_successes_and_failures_go_after_30_days(db):
     assert ids(Task.objects.all()) == {t.pk for t in new} and not ids(Task.objects.all()) & {t.pk for t in old}
 
 
+def test_heartbeats_of_processes_that_died_go_after_a_day(db):
+    from core.ops.models import Heartbeat
+
+    def beat(pid: int, at: datetime) -> Heartbeat:
+        return Heartbeat.objects.create(process=f"worker@h:{pid}", kind="worker", host="h", pid=pid, beat=at)
+
+    gone, alive = beat(1, ago(1) - SECOND), beat(2, ago(1) + SECOND)
+    assert prune(now=NOW).counts["ops_heartbeat"] == 1
+    assert ids(Heartbeat.objects.all()) == {alive.pk} and gone.pk != alive.pk
+
+
 def test_retention_settings_move_the_boundaries(subscription, settings):
     settings.RETENTION_DELIVERED_DAYS = 2
     settings.RETENTION_EVENTS_DAYS = 3
