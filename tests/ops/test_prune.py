@@ -306,7 +306,8 @@ def test_a_dry_run_deletes_nothing_and_counts_what_the_pass_deletes(writer, subs
     assert planned.counts == done.counts
     assert done.counts == {"webhooks_delivery": 2, "webhooks_attempt": 5, "events_event": 2,
                            "tools_idempotencyrecord": 1, "tools_batchrun": 1, "imports_importjob.file": 1,
-                           "imports_importrowerror": 2, "django_q_task": 1, "tools_auditentry": 1}
+                           "imports_importrowerror": 2, "django_q_task": 1, "ops_heartbeat": 0,
+                           "tools_auditentry": 1}
     assert prune(now=NOW, dry_run=True).total == 0
 
 
