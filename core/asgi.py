@@ -86,9 +86,12 @@ def _check_stored_secrets() -> None:
         connections.close_all()
 
 
+from core.api.guard import McpGuard  # noqa: E402
 from core.api.mcp import McpHttpApp  # noqa: E402
 
-application = Router(django_app, McpHttpApp())
+# The guard turns away addresses that keep failing to authenticate, as Django's middleware
+# does for /api/, and adds the headers Django's SecurityMiddleware would (core/api/guard.py).
+application = Router(django_app, McpGuard(McpHttpApp()))
 
 # Everything loaded so far lives as long as the process: move it out of the collector's view, so
 # a full collection scans the objects of requests, not all of Django.
