@@ -61,7 +61,8 @@ def _run_tool(principal: Principal, name: str, arguments: Any, key: str | None) 
 
 async def _list_tools(ctx: ServerRequestContext, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
     return types.ListToolsResult(tools=[
-        types.Tool(name=t.name, description=f"{t.description} (role {t.role})", input_schema=t.input_schema)
+        types.Tool(name=t.name, description=f"{t.description} (role {t.role})", input_schema=t.input_schema,
+                   output_schema=t.output_schema)
         for t in all_tools()
     ])
 

@@ -6,8 +6,25 @@ from typing import Any
 
 from core.accounts.roles import MCP_READ, MCP_WRITE
 from core.tools import batch
+from core.tools.models import BatchRun
 from core.tools.pipeline import CallContext
 from core.tools.registry import obj, register
+from core.tools.schemas import COUNT, JSON_OBJECT, STRING, record, ref
+
+# core/tools/batch.py: an entry of `results`, in request order.
+RESULT = {"type": "object", "oneOf": [
+    record({"index": COUNT, "success": {"const": True},
+            "output": {**JSON_OBJECT, "description": "the tool's output, as its own output schema says"}}),
+    record({"index": COUNT, "success": {"const": False}, "error": {**STRING, "description": "the error code"},
+            "message": STRING}),
+]}
+STATUS = {"enum": list(BatchRun.Status.values)}
+SUMMARY = record({
+    "batch_id": STRING, "status": STATUS, "total": COUNT, "processed": COUNT, "successful": COUNT, "failed": COUNT,
+    "results": {"type": "array", "items": RESULT, "description": "once the batch is done"},
+    "duration_ms": {"type": ["integer", "null"], "minimum": 0, "description": "once the batch is done"},
+    "error": {**STRING, "description": "why a batch stopped"},
+}, optional=("results", "duration_ms", "error"))
 
 
 @register(
@@ -23,6 +40,8 @@ from core.tools.registry import obj, register
         "max_parallel": {"type": "integer", "minimum": 1, "maximum": batch.MAX_PARALLEL, "default": 5},
         "async": {"type": "boolean", "default": False},
     }, ["requests"]),
+    output={"type": "object", "description": "the finished batch, or with async=true {batch_id, status, total}",
+            "anyOf": [SUMMARY, record({"batch_id": STRING, "status": STATUS, "total": COUNT})]},
 )
 def batch_operations(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     return batch.submit(ctx.user, args["requests"], stop_on_error=args.get("stop_on_error", False),
@@ -32,6 +51,6 @@ def batch_operations(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
 
 @register("ax_get_batch_status", role=MCP_READ,
           description="Progress of a batch (processed of total) and, once done, its full result.",
-          schema=obj({"batch_id": {"type": "string", "minLength": 1, "maxLength": 40}}, ["batch_id"]))
+          schema=obj({"batch_id": ref(40, "batch id, e.g. B-…")}, ["batch_id"]), output=SUMMARY)
 def get_batch_status(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     return batch.summary(batch.get_for_user(ctx.user, args["batch_id"], ctx.role_level))

@@ -7,14 +7,35 @@ from typing import Any
 from core.accounts.roles import MCP_READ, MCP_WRITE
 from core.erp import serializers as out
 from core.erp import services
+from core.erp.models import Invoice, SalesOrder
 from core.tools.pipeline import CallContext
 from core.tools.registry import obj, register
+from core.tools.schemas import (
+    AMOUNT,
+    BOOLEAN,
+    COUNT,
+    CURRENCY_CODE,
+    DAY,
+    INTEGER,
+    STRING,
+    TIMESTAMP,
+    currency,
+    key,
+    money,
+    nullable,
+    record,
+    ref,
+    text,
+)
 
-ACCOUNT = {"type": "string", "minLength": 1, "maxLength": 20, "description": "customer account, e.g. CUST-001"}
-ITEM_ID = {"type": "string", "minLength": 1, "maxLength": 30, "description": "item number, e.g. ITEM-001"}
-SALES_ID = {"type": "string", "minLength": 1, "maxLength": 30, "description": "sales order id, e.g. SO-2026-000123"}
-MONEY = {"type": "number", "minimum": 0, "description": "amount with at most two decimals"}
-CURRENCY = {"type": "string", "minLength": 3, "maxLength": 3, "description": "ISO 4217 code, e.g. EUR"}
+# --- inputs: what the services check, said in JSON Schema (core/erp/values.py) ---------------
+
+ACCOUNT = ref(20, "customer account, e.g. CUST-001")
+ITEM_ID = ref(30, "item number, e.g. ITEM-001")
+SALES_ID = ref(30, "sales order id, e.g. SO-2026-000123")
+NEW_ACCOUNT = key(20, "the new customer's account, e.g. CUST-001")
+NEW_ITEM_ID = key(30, "the new item's number, e.g. ITEM-001")
+CURRENCY = currency("ISO 4217 code, e.g. EUR (any case; returned in capitals)")
 STOCK = {"type": "integer", "minimum": 0, "maximum": services.MAX_STOCK}
 LINES = {
     "type": "array",
@@ -24,22 +45,55 @@ LINES = {
         {
             "item_id": ITEM_ID,
             "quantity": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
-            "unit_price": {**MONEY, "description": "overrides the item's price (converted to the order currency)"},
+            "unit_price": money("overrides the item's price (in the order currency)"),
         },
         ["item_id", "quantity"],
     ),
 }
 CUSTOMER_FIELDS = {
-    "name": {"type": "string", "minLength": 1, "maxLength": 255},
+    "name": text(255, required=True),
     "currency": CURRENCY,
-    "credit_limit": {**MONEY, "description": "0 means no limit"},
-    "segment": {"type": "string", "maxLength": 40},
-    "email": {"type": "string", "maxLength": 254},
+    "credit_limit": money("0 means no limit"),
+    "segment": text(40),
+    "email": text(254),
 }
+
+# --- outputs: core/erp/serializers.py ----------------------------------------------------------
+
+CUSTOMER = record({
+    "customer_account": STRING, "name": STRING, "currency": CURRENCY_CODE, "credit_limit": AMOUNT,
+    "balance": {**AMOUNT, "description": "open amount: invoices minus payments (negative when paid ahead)"},
+    "segment": STRING, "email": STRING, "blocked": BOOLEAN,
+})
+ITEM = record({
+    "item_id": STRING, "name": STRING, "unit_price": {**AMOUNT, "description": "in the base currency"},
+    "on_hand": COUNT, "reserved": COUNT, "available": INTEGER, "reorder_point": COUNT,
+    "below_reorder_point": BOOLEAN,
+})
+ORDER = record({
+    "sales_id": STRING, "customer_account": STRING, "status": {"enum": list(SalesOrder.Status.values)},
+    "currency": CURRENCY_CODE, "total_amount": AMOUNT, "customer_ref": STRING, "created": nullable(TIMESTAMP),
+    "lines": {"type": "array", "items": record({
+        "line_number": COUNT, "item_id": STRING, "quantity": COUNT, "unit_price": AMOUNT, "line_amount": AMOUNT})},
+})
+INVOICE = record({
+    "invoice_id": STRING, "sales_id": STRING, "customer_account": STRING, "currency": CURRENCY_CODE,
+    "amount": AMOUNT, "paid_amount": AMOUNT, "open_amount": AMOUNT, "status": {"enum": list(Invoice.Status.values)},
+    "due_date": DAY,
+})
+PAYMENT = record({
+    "payment_id": STRING, "customer_account": STRING, "amount": AMOUNT, "currency": CURRENCY_CODE,
+    "invoice_id": nullable(STRING), "reference": STRING, "customer_balance": AMOUNT,
+})
+
+
+def changed(schema: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+    """An update's output: the record plus the fields that changed."""
+    return record({**schema["properties"], "changed": {"type": "array", "items": {"enum": fields}}})
 
 
 @register("ax_get_customer", role=MCP_READ, description="Read one customer by account.",
-          schema=obj({"customer_account": ACCOUNT}, ["customer_account"]))
+          schema=obj({"customer_account": ACCOUNT}, ["customer_account"]), output=CUSTOMER)
 def get_customer(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     return out.customer_data(services.get_customer(args["customer_account"]))
 
@@ -47,7 +101,8 @@ def get_customer(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
 @register("ax_create_customer", role=MCP_WRITE,
           description="Create a customer. Refuses an existing account (CUST_ALREADY_EXISTS) and unknown "
                       "currencies (INVALID_CURRENCY).",
-          schema=obj({"customer_account": ACCOUNT, **CUSTOMER_FIELDS}, ["customer_account", "name", "currency"]))
+          schema=obj({"customer_account": NEW_ACCOUNT, **CUSTOMER_FIELDS}, ["customer_account", "name", "currency"]),
+          output=CUSTOMER)
 def create_customer(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     return out.customer_data(services.create_customer(**args))
 
@@ -55,7 +110,8 @@ def create_customer(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
 @register("ax_update_customer", role=MCP_WRITE,
           description="Change fields of a customer; only the fields given change.",
           schema={**obj({"customer_account": ACCOUNT, **CUSTOMER_FIELDS, "blocked": {"type": "boolean"}},
-                        ["customer_account"]), "minProperties": 2})
+                        ["customer_account"]), "minProperties": 2},
+          output=changed(CUSTOMER, ["name", "currency", "credit_limit", "segment", "email", "blocked"]))
 def update_customer(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     changes = dict(args)
     customer, changed = services.update_customer(changes.pop("customer_account"), **changes)
@@ -63,9 +119,10 @@ def update_customer(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
 
 
 @register("ax_create_item", role=MCP_WRITE, description="Create an item with its price, stock and reorder point.",
-          schema=obj({"item_id": ITEM_ID, "name": {"type": "string", "minLength": 1, "maxLength": 255},
-                      "unit_price": MONEY, "on_hand": STOCK, "reorder_point": STOCK},
-                     ["item_id", "name", "unit_price"]))
+          schema=obj({"item_id": NEW_ITEM_ID, "name": text(255, required=True),
+                      "unit_price": money("price in the base currency, at most two decimals"), "on_hand": STOCK,
+                      "reorder_point": STOCK},
+                     ["item_id", "name", "unit_price"]), output=ITEM)
 def create_item(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     return out.item_data(services.create_item(**args))
 
@@ -74,7 +131,9 @@ def create_item(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
           description="Stock of one item (item_id) or several (item_ids): on hand, reserved, available.",
           schema={**obj({"item_id": ITEM_ID, "item_ids": {"type": "array", "items": ITEM_ID, "minItems": 1,
                                                           "maxItems": 500, "uniqueItems": True}}),
-                  "oneOf": [{"required": ["item_id"]}, {"required": ["item_ids"]}]})
+                  "oneOf": [{"required": ["item_id"]}, {"required": ["item_ids"]}]},
+          output={"type": "object", "description": "one item (item_id) or {items: [...]} (item_ids)",
+                  "oneOf": [ITEM, record({"items": {"type": "array", "items": ITEM}})]})
 def check_inventory(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     if "item_id" in args:
         return out.item_data(services.check_inventory([args["item_id"]])[0])
@@ -85,8 +144,8 @@ def check_inventory(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
           description="Add (positive) or remove (negative) stock on hand; never below what is reserved.",
           schema=obj({"item_id": ITEM_ID, "quantity_change": {"type": "integer", "minimum": -services.MAX_STOCK,
                                                               "maximum": services.MAX_STOCK, "not": {"const": 0}},
-                      "reason": {"type": "string", "minLength": 1, "maxLength": 255}},
-                     ["item_id", "quantity_change", "reason"]))
+                      "reason": text(255, required=True)},
+                     ["item_id", "quantity_change", "reason"]), output=ITEM)
 def adjust_inventory(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     return out.item_data(services.adjust_inventory(**args))
 
@@ -94,14 +153,14 @@ def adjust_inventory(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
 @register("ax_create_salesorder", role=MCP_WRITE,
           description="Create a sales order in the customer's currency and reserve its stock. Errors: "
                       "CUST_NOT_FOUND, ITEM_NOT_FOUND, INSUFFICIENT_STOCK, CREDIT_LIMIT_EXCEEDED, CUST_BLOCKED.",
-          schema=obj({"customer_account": ACCOUNT, "lines": LINES,
-                      "customer_ref": {"type": "string", "maxLength": 60}}, ["customer_account", "lines"]))
+          schema=obj({"customer_account": ACCOUNT, "lines": LINES, "customer_ref": text(60)},
+                     ["customer_account", "lines"]), output=ORDER)
 def create_salesorder(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     return out.order_data(services.create_sales_order(**args))
 
 
 @register("ax_get_salesorder", role=MCP_READ, description="Read one sales order with its lines.",
-          schema=obj({"sales_id": SALES_ID}, ["sales_id"]))
+          schema=obj({"sales_id": SALES_ID}, ["sales_id"]), output=ORDER)
 def get_salesorder(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     return out.order_data(services.get_sales_order(args["sales_id"]))
 
@@ -109,8 +168,9 @@ def get_salesorder(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
 @register("ax_update_salesorder", role=MCP_WRITE,
           description="Replace the lines of an open order, change its customer reference, or confirm it "
                       "(status 'confirmed'). Invoiced and cancelled orders cannot change (INVALID_STATE).",
-          schema={**obj({"sales_id": SALES_ID, "lines": LINES, "customer_ref": {"type": "string", "maxLength": 60},
-                         "status": {"enum": ["confirmed"]}}, ["sales_id"]), "minProperties": 2})
+          schema={**obj({"sales_id": SALES_ID, "lines": LINES, "customer_ref": text(60),
+                         "status": {"enum": ["confirmed"]}}, ["sales_id"]), "minProperties": 2},
+          output=changed(ORDER, ["lines", "total_amount", "customer_ref", "status"]))
 def update_salesorder(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     changes = dict(args)
     order, changed = services.update_sales_order(changes.pop("sales_id"), **changes)
@@ -119,22 +179,25 @@ def update_salesorder(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
 
 @register("ax_cancel_salesorder", role=MCP_WRITE,
           description="Cancel an open or confirmed order and release its reserved stock.",
-          schema=obj({"sales_id": SALES_ID, "reason": {"type": "string", "maxLength": 255}}, ["sales_id"]))
+          schema=obj({"sales_id": SALES_ID, "reason": text(255)}, ["sales_id"]), output=ORDER)
 def cancel_salesorder(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     return out.order_data(services.cancel_sales_order(**args))
 
 
 @register("ax_create_invoice", role=MCP_WRITE,
           description="Invoice a sales order: ships its reserved stock and books the amount on the customer.",
-          schema=obj({"sales_id": SALES_ID}, ["sales_id"]))
+          schema=obj({"sales_id": SALES_ID}, ["sales_id"]), output=INVOICE)
 def create_invoice(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     return out.invoice_data(services.create_invoice(args["sales_id"]))
 
 
 @register("ax_post_payment", role=MCP_WRITE,
           description="Post a customer payment, optionally against one of the customer's open invoices.",
-          schema=obj({"customer_account": ACCOUNT, "amount": {**MONEY, "exclusiveMinimum": 0},
-                      "invoice_id": {"type": "string", "minLength": 1, "maxLength": 30}, "currency": CURRENCY,
-                      "reference": {"type": "string", "maxLength": 100}}, ["customer_account", "amount"]))
+          schema=obj({"customer_account": ACCOUNT,
+                      "amount": money("amount with at most two decimals, more than 0", positive=True),
+                      "invoice_id": ref(30, "one of the customer's open invoices, e.g. INV-2026-000042"),
+                      "currency": {**CURRENCY, "description": "when given, must be the customer's currency "
+                                                              "(else CURRENCY_MISMATCH)"},
+                      "reference": text(100)}, ["customer_account", "amount"]), output=PAYMENT)
 def post_payment(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     return out.payment_data(services.post_payment(**args))

@@ -11,22 +11,67 @@ from core.events import catalog
 from core.events.models import Event
 from core.tools.pipeline import CallContext
 from core.tools.registry import obj, register
-from core.webhooks import fanout
+from core.tools.schemas import (
+    BOOLEAN,
+    COUNT,
+    JSON_OBJECT,
+    NO_NUL,
+    STRING,
+    TIMESTAMP,
+    date_time_input,
+    listing,
+    nullable,
+    record,
+    ref,
+    text,
+)
+from core.webhooks import fanout, filters
 from core.webhooks import services as webhooks
-from core.webhooks.models import Delivery, Subscription
+from core.webhooks.models import Attempt, Delivery, Subscription
 
-SUB_ID = {"type": "string", "minLength": 1, "maxLength": 40, "description": "subscription id, e.g. sub_…"}
-EVENT_TYPE = {"type": "string", "minLength": 1, "maxLength": 100,
-              "description": "an event type (salesorder.created, …), a prefix such as salesorder.*, or *"}
-URL = {"type": "string", "minLength": 1, "maxLength": 2000, "description": "http(s) URL of the receiver"}
-FILTERS = {"type": "object", "description": "data field -> value (or list of values); min_amount / max_amount "
-                                            "compare total_amount (or amount)"}
-SECRET = {"type": "string", "minLength": 16, "maxLength": 200,
-          "description": "signing secret (whsec_<base64> or 16+ characters); generated when omitted"}
+SUB_ID = ref(40, "subscription id, e.g. sub_…")
+DELIVERY_ID = ref(40, "delivery id, e.g. dlv_…")
+EVENT_TYPE = ref(100, "an event type (salesorder.created, …), a prefix such as salesorder.*, or *")
+URL = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s\u0000-\u001f]+$",
+       "description": "http(s) URL of the receiver, without whitespace or credentials; private, loopback and "
+                      "link-local addresses are refused unless WEBHOOK_ALLOWED_NETWORKS allows them"}
+_SCALAR = {"anyOf": [{"type": "string", "pattern": NO_NUL}, {"type": ["number", "boolean", "null"]}]}
+FILTERS = {"type": "object", "propertyNames": {"minLength": 1, "pattern": NO_NUL},
+           "properties": {"min_amount": {"type": "number"}, "max_amount": {"type": "number"}},
+           "additionalProperties": {"anyOf": [_SCALAR, {"type": "array", "items": _SCALAR, "minItems": 1,
+                                                        "maxItems": filters.MAX_VALUES}]},
+           "description": "data field -> value (or list of values); min_amount / max_amount compare "
+                          "total_amount (or amount). A field the event type does not carry is refused."}
+SECRET = {"type": "string", "minLength": 16, "maxLength": 200, "pattern": NO_NUL,
+          "description": "signing secret (whsec_<base64 of 24-64 bytes> or 16+ characters); generated when omitted"}
 RETRY_POLICY = obj({"max_retries": {"type": "integer", "minimum": 0, "maximum": 20},
                     "backoff_ms": {"type": "integer", "minimum": 100, "maximum": 3_600_000}})
-TIME = {"type": "string", "format": "date-time", "description": "ISO 8601, e.g. 2026-01-31T12:00:00Z"}
+TIME = date_time_input("RFC 3339 with a time zone, e.g. 2026-01-31T12:00:00Z")
 LIMIT = {"type": "integer", "minimum": 1, "maximum": webhooks.MAX_LIST, "default": 100}
+
+# --- outputs: core/webhooks/services.py ---------------------------------------------------------
+
+SUBSCRIPTION = record({
+    "subscription_id": STRING, "event_type": STRING, "webhook_url": STRING, "filters": JSON_OBJECT,
+    "retry_policy": record({"max_retries": COUNT, "backoff_ms": COUNT}), "description": STRING,
+    "status": {"enum": list(Subscription.Status.values)},
+    "disabled_reason": nullable(STRING), "created": TIMESTAMP, "last_success_at": nullable(TIMESTAMP),
+    "failing_since": nullable(TIMESTAMP), "secret_rotation_ends": nullable(TIMESTAMP),
+    "deliveries": record({"pending": COUNT, "failed": COUNT, "succeeded": COUNT}),
+}, optional=("deliveries",))
+NEW_SECRET = {"secret": {**STRING, "description": "the generated secret, shown this once"}, "secret_notice": STRING}
+DELIVERY = record({
+    "delivery_id": STRING, "subscription_id": STRING, "event": STRING, "event_id": STRING,
+    "status": {"enum": list(Delivery.Status.values)}, "attempts": COUNT, "last_status": nullable(COUNT),
+    "last_error": nullable(STRING), "created": TIMESTAMP, "last_attempt_at": nullable(TIMESTAMP),
+    "next_attempt_at": nullable(TIMESTAMP), "finished": nullable(TIMESTAMP),
+})
+ATTEMPT = record({
+    "number": COUNT, "started": TIMESTAMP, "status_code": nullable(COUNT), "duration_ms": COUNT, "success": BOOLEAN,
+    "error_class": nullable(STRING), "error": nullable(STRING), "response_excerpt": STRING,
+    "trigger": {"enum": list(Attempt.Trigger.values)}, "triggered_by": nullable(STRING),
+})
+EVENT = record({"id": STRING, "event": STRING, "timestamp": TIMESTAMP, "data": JSON_OBJECT})
 
 
 def _time(args: dict[str, Any], name: str) -> datetime | None:
@@ -48,8 +93,10 @@ def _time(args: dict[str, Any], name: str) -> datetime | None:
                       "(default 3 retries, 1 s, 2 s, 4 s). Returns subscription_id; a generated secret is "
                       "returned once, never again.",
           schema=obj({"event_type": EVENT_TYPE, "webhook_url": URL, "filters": FILTERS, "secret": SECRET,
-                      "retry_policy": RETRY_POLICY, "description": {"type": "string", "maxLength": 255}},
-                     ["event_type", "webhook_url"]))
+                      "retry_policy": RETRY_POLICY, "description": text(255)},
+                     ["event_type", "webhook_url"]),
+          output=record({**SUBSCRIPTION["properties"], **NEW_SECRET},
+                        optional=("deliveries", "secret", "secret_notice")))
 def subscribe_webhook(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     sub, generated = webhooks.subscribe(event_type=args["event_type"], webhook_url=args["webhook_url"],
                                         filters_=args.get("filters"), secret=args.get("secret"),
@@ -65,7 +112,8 @@ def subscribe_webhook(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
 @register("ax_list_webhooks", role=MCP_ADMIN,
           description="List webhook subscriptions with status, delivery counts and why a disabled one stopped. "
                       "Secrets are never shown.",
-          schema=obj({"status": {"enum": ["active", "paused", "disabled"]}, "event_type": EVENT_TYPE}))
+          schema=obj({"status": {"enum": ["active", "paused", "disabled"]}, "event_type": EVENT_TYPE}),
+          output=listing("subscriptions", SUBSCRIPTION))
 def list_webhooks(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     qs = Subscription.objects.all()
     if args.get("status"):
@@ -80,8 +128,10 @@ def list_webhooks(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
                       "status 'paused' / 'active' (resume; also re-enables a disabled subscription). Deliveries "
                       "wait while paused and go out on resume.",
           schema={**obj({"subscription_id": SUB_ID, "event_type": EVENT_TYPE, "webhook_url": URL, "filters": FILTERS,
-                         "retry_policy": RETRY_POLICY, "description": {"type": "string", "maxLength": 255},
-                         "status": {"enum": ["active", "paused"]}}, ["subscription_id"]), "minProperties": 2})
+                         "retry_policy": RETRY_POLICY, "description": text(255),
+                         "status": {"enum": ["active", "paused"]}}, ["subscription_id"]), "minProperties": 2},
+          output=record({**SUBSCRIPTION["properties"], "changed": {"type": "array", "items": STRING}},
+                        optional=("deliveries",)))
 def update_webhook(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     sub = webhooks.get_subscription(args["subscription_id"])
     changed = webhooks.update(sub, event_type=args.get("event_type"), webhook_url=args.get("webhook_url"),
@@ -94,7 +144,9 @@ def update_webhook(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
           description="Replace a subscription's signing secret (generated unless given). For 24 hours every "
                       "request carries signatures with both the old and the new secret. The new secret is "
                       "returned once.",
-          schema=obj({"subscription_id": SUB_ID, "secret": SECRET}, ["subscription_id"]))
+          schema=obj({"subscription_id": SUB_ID, "secret": SECRET}, ["subscription_id"]),
+          output=record({"subscription_id": STRING, "previous_secret_valid_until": nullable(TIMESTAMP), **NEW_SECRET},
+                        optional=("secret", "secret_notice")))
 def rotate_webhook_secret(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     sub = webhooks.get_subscription(args["subscription_id"])
     secret, old_until = webhooks.rotate_secret(sub, args.get("secret"))
@@ -109,7 +161,8 @@ def rotate_webhook_secret(args: dict[str, Any], ctx: CallContext) -> dict[str, A
 
 @register("ax_unsubscribe_webhook", role=MCP_ADMIN,
           description="Delete a subscription with its pending and past deliveries.",
-          schema=obj({"subscription_id": SUB_ID}, ["subscription_id"]))
+          schema=obj({"subscription_id": SUB_ID}, ["subscription_id"]),
+          output=record({"subscription_id": STRING, "deleted": {"const": True}}))
 def unsubscribe_webhook(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     sub = webhooks.get_subscription(args["subscription_id"])
     webhooks.unsubscribe(sub)
@@ -120,7 +173,8 @@ def unsubscribe_webhook(args: dict[str, Any], ctx: CallContext) -> dict[str, Any
           description="The dead letter queue: deliveries that failed for good (after their retries, a 4xx, or "
                       "7 days), newest first, optionally by subscription, event type and creation time.",
           schema=obj({"subscription_id": SUB_ID, "event_type": EVENT_TYPE, "since": TIME, "until": TIME,
-                      "limit": LIMIT}))
+                      "limit": LIMIT}),
+          output=listing("deliveries", DELIVERY, count=COUNT))
 def get_failed_webhooks(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     qs = webhooks.deliveries(status=Delivery.Status.FAILED, subscription_id=args.get("subscription_id"),
                              event_type=args.get("event_type"), since=_time(args, "since"),
@@ -132,7 +186,8 @@ def get_failed_webhooks(args: dict[str, Any], ctx: CallContext) -> dict[str, Any
 @register("ax_get_webhook_delivery", role=MCP_ADMIN,
           description="One delivery with every attempt: time, status code, duration, error, response excerpt, "
                       "trigger.",
-          schema=obj({"delivery_id": {"type": "string", "minLength": 1, "maxLength": 40}}, ["delivery_id"]))
+          schema=obj({"delivery_id": DELIVERY_ID}, ["delivery_id"]),
+          output=record({**DELIVERY["properties"], "attempt_log": {"type": "array", "items": ATTEMPT}}))
 def get_webhook_delivery(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     d = webhooks.get_delivery(args["delivery_id"])
     return {**webhooks.delivery_data(d), "attempt_log": [webhooks.attempt_data(a) for a in d.attempt_rows.all()]}
@@ -141,9 +196,10 @@ def get_webhook_delivery(args: dict[str, Any], ctx: CallContext) -> dict[str, An
 @register("ax_retry_webhook_delivery", role=MCP_ADMIN,
           description="Retry failed deliveries now: one (delivery_id) or every failed delivery of a subscription "
                       "(subscription_id). Each gets a fresh retry cycle; the attempt is logged as manual.",
-          schema={**obj({"delivery_id": {"type": "string", "minLength": 1, "maxLength": 40},
-                         "subscription_id": SUB_ID}),
-                  "oneOf": [{"required": ["delivery_id"]}, {"required": ["subscription_id"]}]})
+          schema={**obj({"delivery_id": DELIVERY_ID, "subscription_id": SUB_ID}),
+                  "oneOf": [{"required": ["delivery_id"]}, {"required": ["subscription_id"]}]},
+          output=record({"retried": COUNT, "delivery_ids": {"type": "array", "items": STRING,
+                                                            "maxItems": webhooks.MAX_LIST}}))
 def retry_webhook_delivery(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     ids = webhooks.retry(delivery_id=args.get("delivery_id"), subscription_id=args.get("subscription_id"),
                          user=ctx.user)
@@ -153,7 +209,8 @@ def retry_webhook_delivery(args: dict[str, Any], ctx: CallContext) -> dict[str, 
 @register("ax_send_test_webhook", role=MCP_ADMIN,
           description="Send a webhook.test event to one subscription (to check the receiver and its signature "
                       "check).",
-          schema=obj({"subscription_id": SUB_ID}, ["subscription_id"]))
+          schema=obj({"subscription_id": SUB_ID}, ["subscription_id"]),
+          output=record({"delivery_id": STRING, "event_id": STRING, "status": {"enum": list(Delivery.Status.values)}}))
 def send_test_webhook(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     sub = webhooks.get_subscription(args["subscription_id"])
     if sub.status == Subscription.Status.DISABLED:
@@ -166,7 +223,8 @@ def send_test_webhook(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
 @register("ax_list_events", role=MCP_READ,
           description="Browse the event store (newest first) by type (or prefix.*) and time: catch up on what a "
                       "receiver missed.",
-          schema=obj({"event_type": EVENT_TYPE, "since": TIME, "until": TIME, "limit": LIMIT}))
+          schema=obj({"event_type": EVENT_TYPE, "since": TIME, "until": TIME, "limit": LIMIT}),
+          output=listing("events", EVENT, count=COUNT))
 def list_events(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     qs = Event.objects.exclude(type=catalog.TEST_EVENT)
     pattern = args.get("event_type")
