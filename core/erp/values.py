@@ -73,6 +73,9 @@ def text(value: object, field: str, max_length: int, *, required: bool = True) -
     return result
 
 
-def as_float(amount: Decimal) -> float:
-    """JSON numbers for money at the output boundary; exact for two-place amounts below 1e13."""
-    return float(amount)
+def as_float(amount: Decimal) -> float | Decimal:
+    """Money as a JSON number at the output boundary: a float where the float is the amount to
+    the cent (every two-place amount below about 3.5e13), the Decimal itself beyond, where a
+    float would be cents off. The hub's JSON writers emit a Decimal digit for digit."""
+    number = float(amount)
+    return number if Decimal(repr(number)) == amount else amount

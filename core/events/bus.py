@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -31,6 +29,7 @@ from django.core.cache import cache
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
+from core import jsoncodec
 from core.events.models import Event
 
 log = logging.getLogger(__name__)
@@ -212,7 +211,7 @@ def publish_rows(event_type: str, rows: Any, payload: str, data: list[tuple[str,
 def _json_text(data: dict[str, Any]):
     from django.db import connection
 
-    text = json.dumps(data, default=_default)
+    text = json.dumps(data, cls=jsoncodec.Encoder)  # Decimal as its exact number
     if connection.vendor == "postgresql":
         from psycopg.types.json import Jsonb
 
@@ -335,14 +334,7 @@ def failure_summary() -> dict[str, Any]:
     return {"count": cache.get(FAILURES_KEY, 0), "last": cache.get(LAST_FAILURE_KEY)}
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def jsonable(data: dict[str, Any]) -> dict[str, Any]:
-    """A copy of data made of plain JSON values (Decimal -> number, dates -> ISO strings)."""
-    return json.loads(json.dumps(data, default=_default))
+    """A copy of data made of JSON values, as Event.data reads it back (dates -> ISO strings,
+    numbers with a fraction -> Decimal)."""
+    return jsoncodec.loads(jsoncodec.dumps(data))

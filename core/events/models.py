@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core import jsoncodec
+
 
 class Event(models.Model):
     """An ERP event. `data` is the full operation context; `caused_by` (in data) names the call.
@@ -19,7 +21,7 @@ class Event(models.Model):
     event_id = models.CharField(max_length=40, unique=True)
     type = models.CharField(max_length=60)
     created = models.DateTimeField(default=timezone.now)
-    data = models.JSONField()
+    data = models.JSONField(encoder=jsoncodec.Encoder, decoder=jsoncodec.Decoder)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="+")
     username = models.CharField(max_length=150, blank=True)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core import jsoncodec
 from core.jobs import JobRow
 
 
@@ -52,7 +53,7 @@ class ImportJob(JobRow):
     sheet = models.CharField(max_length=100, blank=True)
     validate_only = models.BooleanField(default=False)
     batch_size = models.PositiveIntegerField(default=100)
-    dialect = models.JSONField(null=True, blank=True)
+    dialect = models.JSONField(null=True, blank=True, encoder=jsoncodec.Encoder)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(null=True, blank=True)
     checkpoint = models.PositiveIntegerField(default=0, help_text="data rows handled in committed batches")
@@ -97,7 +98,8 @@ class ImportRowError(models.Model):
     code = models.CharField(max_length=60)
     message = models.CharField(max_length=500)
     value = models.CharField(max_length=500, blank=True)
-    data = models.JSONField(null=True, blank=True, help_text="the row as read, for the failed-rows file")
+    data = models.JSONField(null=True, blank=True, encoder=jsoncodec.Encoder,
+                            help_text="the row as read, for the failed-rows file")
 
     class Meta:
         ordering = ["row", "id"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from core import jsoncodec
+
 
 class Heartbeat(models.Model):
     """One row per running worker or dispatcher process, refreshed every few seconds.
@@ -30,7 +32,7 @@ class Heartbeat(models.Model):
     probe_done = models.DateTimeField(null=True, blank=True)
     restarts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
-    detail = models.JSONField(default=dict, blank=True)
+    detail = models.JSONField(default=dict, blank=True, encoder=jsoncodec.Encoder)
 
     class Meta:
         ordering = ["kind", "-beat"]

@@ -1,10 +1,16 @@
-"""JSON in and out of the hub: numbers with a fraction are read as Decimal, never float."""
+"""JSON in and out of the ways in (HTTP, MCP, CLI, dashboard).
+
+Numbers with a fraction are read as Decimal, never float, and written back as the exact
+number (core.jsoncodec), so money survives the trip digit for digit.
+"""
 
 from __future__ import annotations
 
 import json
 from decimal import Decimal
 from typing import Any
+
+from core import jsoncodec
 
 
 def loads(text: str | bytes) -> Any:
@@ -15,12 +21,5 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-class Encoder(json.JSONEncoder):
-    def default(self, o: Any) -> Any:
-        if isinstance(o, Decimal):
-            return float(o)
-        return super().default(o)
-
-
 def dumps(value: Any, **kwargs: Any) -> str:
-    return json.dumps(value, cls=Encoder, ensure_ascii=False, **kwargs)
+    return jsoncodec.dumps(value, **kwargs)

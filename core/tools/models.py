@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core import jsoncodec
 from core.jobs import JobRow
 
 
@@ -51,7 +52,7 @@ class IdempotencyRecord(models.Model):
     tool = models.CharField(max_length=100)
     request_digest = models.CharField(max_length=64)
     success = models.BooleanField(default=True)
-    response = models.JSONField(null=True)
+    response = models.JSONField(null=True, encoder=jsoncodec.Encoder, decoder=jsoncodec.Decoder)
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -79,8 +80,8 @@ class BatchRun(JobRow):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     stop_on_error = models.BooleanField(default=False)
     max_parallel = models.PositiveSmallIntegerField(default=5)
-    requests = models.JSONField()
-    results = models.JSONField(null=True, blank=True)
+    requests = models.JSONField(encoder=jsoncodec.Encoder, decoder=jsoncodec.Decoder)
+    results = models.JSONField(null=True, blank=True, encoder=jsoncodec.Encoder, decoder=jsoncodec.Decoder)
     total = models.PositiveIntegerField(default=0)
 
     class Meta(JobRow.Meta):

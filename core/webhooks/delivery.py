@@ -13,7 +13,6 @@ well have got the request; it does not mark the subscription failing, since the 
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -25,6 +24,7 @@ from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.db import connection, transaction
 
+from core import jsoncodec
 from core.db import write_slot
 from core.events.models import Event
 from core.webhooks import clock, crypto, transport
@@ -53,8 +53,8 @@ def sending_lease() -> timedelta:
 def payload(event: Event) -> bytes:
     """The request body: {"id", "event", "timestamp", "data"}, compact UTF-8 JSON."""
     stamp = event.created.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return json.dumps({"id": event.event_id, "event": event.type, "timestamp": stamp, "data": event.data},
-                      separators=(",", ":"), ensure_ascii=False).encode()
+    return jsoncodec.dumps({"id": event.event_id, "event": event.type, "timestamp": stamp, "data": event.data},
+                           separators=(",", ":")).encode()
 
 
 def signing_secrets(sub: Subscription, now: datetime) -> list[str]:

@@ -18,7 +18,7 @@ from core.events.catalog import TEST_EVENT, matching_types
 
 AMOUNT_KEYS = ("min_amount", "max_amount")
 MAX_VALUES = 100
-_SCALARS = (str, int, float, bool, type(None))
+_SCALARS = (str, int, float, Decimal, bool, type(None))  # Decimal: a fraction as the HTTP API reads it
 
 
 def _number(value: Any) -> Decimal | None:

@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core import jsoncodec
 from core.events.models import Event
 
 
@@ -42,7 +43,7 @@ class Subscription(models.Model):
     subscription_id = models.CharField(max_length=40, unique=True)
     event_type = models.CharField(max_length=100, help_text="an event type, a prefix like salesorder.*, or *")
     url = models.CharField(max_length=2000)
-    filters = models.JSONField(default=dict, blank=True)
+    filters = models.JSONField(default=dict, blank=True, encoder=jsoncodec.Encoder, decoder=jsoncodec.Decoder)
     description = models.CharField(max_length=255, blank=True)
     secret_encrypted = models.TextField()
     previous_secret_encrypted = models.TextField(blank=True)
