@@ -20,6 +20,7 @@ from core.db import insert_returning_id, write_slot
 from core.errors import ToolError
 from core.events import bus as event_bus
 from core.tools import breaker, idempotency, ratelimit
+from core.tools.arguments import printable
 from core.tools.models import AuditEntry
 from core.tools.registry import get_tool
 
@@ -47,10 +48,13 @@ class _Audit:
     digest: str = ""
 
     def write(self, started: float, *, error: ToolError | None = None, replayed: bool = False) -> int:
-        """Insert the call's AuditEntry (one plain statement: this runs on every call); returns its id."""
+        """Insert the call's AuditEntry (one plain statement: this runs on every call); returns its id.
+
+        The tool name and key are the caller's text, checked or not: written with escapes for
+        what no database stores, so that a refused call is audited like any other."""
         user = self.user if getattr(self.user, "pk", None) else None
         return insert_returning_id(AuditEntry, {
-            "tool": self.tool[:100],
+            "tool": printable(str(self.tool))[:100],
             "user_id": getattr(user, "pk", None),
             "username": getattr(user, "username", "") or "",
             "department": _department(user),
@@ -58,9 +62,9 @@ class _Audit:
             "arguments_digest": self.digest,
             "success": error is None,
             "error_code": error.code if error else "",
-            "error_message": error.message[:500] if error else "",
+            "error_message": printable(error.message)[:500] if error else "",
             "duration_ms": int((time.perf_counter() - started) * 1000),
-            "idempotency_key": (self.idempotency_key or "")[:255],
+            "idempotency_key": printable(str(self.idempotency_key or ""))[:255],
             "replayed": replayed,
             "batch_id": self.batch_id or "",
             "created": timezone.now(),
@@ -110,7 +114,7 @@ def call_tool(
             raise ToolError("FORBIDDEN", f"{name} needs role {tool.role}")
         if count_rate if count_rate is not None else batch is None:
             ratelimit.hit(user.pk)
-        tool.validate(arguments)
+        arguments = tool.validate(arguments)
         if idempotency_key is not None:
             idempotency.check_key(idempotency_key)
         audit.digest = idempotency.digest(name, arguments)

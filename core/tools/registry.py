@@ -12,10 +12,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator, _keywords, validators
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import ValidationError
 
 from core.accounts.roles import ROLE_LEVEL
 from core.errors import ToolError
+from core.tools.arguments import check_arguments, counting_integral_numbers
 
 if TYPE_CHECKING:
     from core.tools.pipeline import CallContext
@@ -41,42 +42,13 @@ class Tool:
     def role_level(self) -> int:
         return ROLE_LEVEL[self.role]
 
-    def validate(self, arguments: Any) -> None:
-        if not isinstance(arguments, dict):
-            raise ToolError("VALIDATION_ERROR", "arguments must be a JSON object")
-        error = best_match(self.validator.iter_errors(arguments))
-        if error is not None:
-            path = ".".join(str(p) for p in error.absolute_path)
-            where = f"{path}: " if path else ""
-            raise ToolError("VALIDATION_ERROR", f"{where}{error.message}"[:500], field=path or None)
-        bad = _nul_path(arguments)
-        if bad is not None:
-            raise ToolError("VALIDATION_ERROR", f"{bad or 'arguments'}: text must not contain NUL characters",
-                            field=bad or None)
+    def validate(self, arguments: Any) -> dict[str, Any]:
+        """Check the arguments (core.tools.arguments); returns them as the handler receives them."""
+        return check_arguments(self.validator, self.input_schema, arguments)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "role": self.role,
                 "input_schema": self.input_schema, "output_schema": self.output_schema}
-
-
-def _nul_path(value: Any, path: str = "") -> str | None:
-    """The path of the first string (key or value) holding a NUL, which no database stores."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            inner = f"{path}.{key}" if path else str(key)
-            if "\x00" in str(key):
-                return inner
-            found = _nul_path(item, inner)
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for n, item in enumerate(value):
-            found = _nul_path(item, f"{path}.{n}" if path else str(n))
-            if found is not None:
-                return found
-    return None
 
 
 _TOOLS: dict[str, Tool] = {}
@@ -136,8 +108,8 @@ def register(name: str, *, description: str, role: str, schema: dict[str, Any],
     def decorate(handler: Handler) -> Handler:
         if name in _TOOLS:
             raise ValueError(f"tool {name} registered twice")
-        _TOOLS[name] = Tool(name, description, schema, role, handler, ToolValidator(schema), transactional,
-                            output)
+        validator = counting_integral_numbers(ToolValidator)(schema)
+        _TOOLS[name] = Tool(name, description, schema, role, handler, validator, transactional, output)
         return handler
 
     return decorate
