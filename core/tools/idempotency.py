@@ -18,15 +18,21 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core import jsoncodec
 from core.errors import ToolError
 from core.tools.models import IdempotencyRecord
 
 MAX_KEY_LENGTH = 255
+# What a key may be, the same over every way in: 1-255 characters of printable ASCII (space to
+# "~"), not only spaces. An HTTP header carries no other characters reliably, and the OpenAPI
+# document states this rule as the header's schema:
+#   {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]*[!-~][ -~]*$"}
+KEY_RULE = f"an idempotency key is 1-{MAX_KEY_LENGTH} printable ASCII characters (space to '~'), not only spaces"
 
 
 def _default(value: Any) -> str:
     if isinstance(value, Decimal):
-        return str(value.normalize())
+        return str(jsoncodec.stripped(value))  # 10, 10.0 and 10.00 are one number
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
@@ -50,9 +56,9 @@ def _normalise(value: Any) -> Any:
 
 
 def check_key(key: Any) -> str:
-    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise ToolError("VALIDATION_ERROR", f"an idempotency key is 1-{MAX_KEY_LENGTH} printable characters",
-                        field="idempotency_key")
+    if (not isinstance(key, str) or len(key) > MAX_KEY_LENGTH or not key.strip(" ")
+            or not all(" " <= c <= "~" for c in key)):
+        raise ToolError("VALIDATION_ERROR", KEY_RULE, field="idempotency_key")
     return key
 
 
