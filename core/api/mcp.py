@@ -23,6 +23,8 @@ from django.db import close_old_connections
 from mcp.server import Server, ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types import INVALID_REQUEST, UNSUPPORTED_PROTOCOL_VERSION
+from mcp_types.version import SUPPORTED_PROTOCOL_VERSIONS
 
 from core.accounts.auth import authenticate_token, parse_bearer
 from core.accounts.roles import ROLE_LEVEL
@@ -107,6 +109,38 @@ async def _send_json(send, status: int, body: dict[str, Any], headers: list[tupl
     await send({"type": "http.response.body", "body": raw})
 
 
+async def _send_rpc_error(send, status: int, code: int, message: str, data: dict[str, Any] | None = None,
+                          headers: list[tuple[bytes, bytes]] = ()) -> None:
+    """A JSON-RPC error object answering a request the transport refuses before reading it."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    await _send_json(send, status, {"jsonrpc": "2.0", "id": None, "error": error}, headers)
+
+
+async def _peek_body(receive) -> tuple[bytes, Any]:
+    """The first non-blank byte of the request body (b"" if none), and a `receive` that still
+    yields the whole body: the body is read only as far as that byte."""
+    taken: list[dict[str, Any]] = []
+    first = b""
+    while True:
+        message = await receive()
+        taken.append(message)
+        if message["type"] != "http.request":
+            break
+        stripped = message.get("body", b"").lstrip()
+        if stripped:
+            first = stripped[:1]
+            break
+        if not message.get("more_body", False):
+            break
+
+    async def replay() -> dict[str, Any]:
+        return taken.pop(0) if taken else await receive()
+
+    return first, replay
+
+
 def _authenticate(header: str | None) -> Principal | None:
     close_old_connections()
     try:
@@ -130,7 +164,13 @@ def _allowed_hosts() -> list[str]:
 
 
 class McpHttpApp:
-    """/mcp: Bearer auth in front of the SDK's streamable HTTP transport (stateless, JSON)."""
+    """/mcp: Bearer auth in front of the SDK's streamable HTTP transport (stateless, JSON).
+
+    Stateless, it has no session to stream server messages on, so only POST is served: a GET
+    (which would hold an idle event stream open) or any other method is answered 405 with
+    Allow: POST. An MCP-Protocol-Version the SDK does not speak and a JSON-RPC batch (a JSON
+    array, which MCP dropped in 2025-06-18) get a short 400 with a JSON-RPC error.
+    """
 
     def __init__(self) -> None:
         self.manager: StreamableHTTPSessionManager | None = None
@@ -146,6 +186,10 @@ class McpHttpApp:
                                             security_settings=security)
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope.get("method") != "POST":
+            await _send_rpc_error(send, 405, INVALID_REQUEST, "this MCP endpoint is stateless: send each "
+                                  "JSON-RPC request as a POST; it opens no event stream", headers=[(b"allow", b"POST")])
+            return
         headers = dict(scope.get("headers") or [])
         header = headers.get(b"authorization", b"").decode("latin-1") or None
         principal = await anyio.to_thread.run_sync(_authenticate, header)
@@ -153,6 +197,19 @@ class McpHttpApp:
             await _send_json(send, 401, {"error": {"code": "UNAUTHORIZED", "message":
                              "send a valid API token as 'Authorization: Bearer <token>'"}},
                              [(b"www-authenticate", b'Bearer realm="axhub"')])
+            return
+        version = headers.get(b"mcp-protocol-version")
+        if version is not None and version.decode("latin-1") not in SUPPORTED_PROTOCOL_VERSIONS:
+            requested = version.decode("latin-1")[:100]
+            await _send_rpc_error(send, 400, UNSUPPORTED_PROTOCOL_VERSION,
+                                  f"unsupported MCP-Protocol-Version {requested!r}; this server speaks "
+                                  f"{', '.join(SUPPORTED_PROTOCOL_VERSIONS)}",
+                                  {"supported": list(SUPPORTED_PROTOCOL_VERSIONS), "requested": requested})
+            return
+        first, receive = await _peek_body(receive)
+        if first == b"[":
+            await _send_rpc_error(send, 400, INVALID_REQUEST, "JSON-RPC batches are not supported: send one "
+                                  "request (a JSON object) per POST")
             return
         if self.manager is None:
             await _send_json(send, 503, {"error": {"code": "BACKEND_UNAVAILABLE", "message": "MCP is starting"}})
