@@ -32,6 +32,7 @@ from core.tools.registry import all_tools
 from dashboard import roi_charts
 from dashboard.access import role_required
 from dashboard.roi_forms import INTERVAL_LABELS, TABLE_LABELS, BaselineForm, RoiForm, presets
+from dashboard.vendor import allows_plotly
 
 HOURS_PER_FTE_DAY = 8
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -176,6 +177,7 @@ def _report(request: HttpRequest) -> tuple[RoiForm, Metrics | None]:
 @require_GET
 @role_required(STAKEHOLDER)
 @vary_on_headers("HX-Request")
+@allows_plotly
 def roi_report(request: HttpRequest) -> HttpResponse:
     form, metrics = _report(request)
     context: dict = {"form": form, "metrics": metrics, "presets": presets(),

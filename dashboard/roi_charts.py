@@ -3,6 +3,8 @@
 The page embeds them with the json_script filter, so no user text ever reaches a script as
 code. Plotly reads a little HTML in its labels (<b>, <a href>, <br>), so tool, user and
 department names are HTML-escaped first: Plotly then shows them exactly as typed.
+Labels use no <b> or <i>: Plotly draws those with style="" attributes, which the page's
+Content-Security-Policy refuses.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def timeline(metrics: Metrics, interval: str) -> dict[str, Any]:
         running += row.figures.cost_saved
         cumulative.append(_money(running))
     custom = [[row.key, float(row.figures.time_saved_hours), row.figures.operations] for row in rows]
-    hover = (f"<b>%{{customdata[0]}}</b><br>%{{y:,.2f}} {currency} saved<br>%{{customdata[1]:,.2f}} h saved"
+    hover = (f"%{{customdata[0]}}<br>%{{y:,.2f}} {currency} saved<br>%{{customdata[1]:,.2f}} h saved"
              "<br>%{customdata[2]:,} operations<extra></extra>")
     tickformat = {"day": "%d %b", "week": "%d %b", "month": "%b %Y"}[interval]
     data = [
@@ -109,7 +111,7 @@ def by_tool(metrics: Metrics) -> dict[str, Any]:
     data = [{
         "type": "bar", "orientation": "h", "y": labels, "x": [_money(f.cost_saved) for f in figures],
         "customdata": [[float(f.time_saved_hours), f.operations] for f in figures],
-        "hovertemplate": (f"<b>%{{y}}</b><br>%{{x:,.2f}} {metrics.currency} saved<br>%{{customdata[0]:,.2f}} h"
+        "hovertemplate": (f"%{{y}}<br>%{{x:,.2f}} {metrics.currency} saved<br>%{{customdata[0]:,.2f}} h"
                           " saved<br>%{customdata[1]:,} operations<extra></extra>"),
         "marker": {"color": [ACCENT] * len(rows) + ([ACCENT_SOFT] if rest else [])},
     }]
@@ -131,7 +133,7 @@ def by_department(metrics: Metrics) -> dict[str, Any]:
         "customdata": [[float(row.figures.time_saved_hours), row.figures.operations] for row in rows],
         "sort": False, "direction": "clockwise", "textinfo": "percent", "textposition": "inside",
         "insidetextorientation": "horizontal", "marker": {"colors": PALETTE, "line": {"color": "#fff", "width": 2}},
-        "hovertemplate": (f"<b>%{{label}}</b><br>%{{value:,.2f}} {metrics.currency} saved (%{{percent}})"
+        "hovertemplate": (f"%{{label}}<br>%{{value:,.2f}} {metrics.currency} saved (%{{percent}})"
                           "<br>%{customdata[0]:,.2f} h saved<br>%{customdata[1]:,} operations<extra></extra>"),
         # In a donut the title sits in the hole.
         "title": {"text": f"{metrics.total.cost_saved:,.0f}<br>{metrics.currency}",

@@ -8,7 +8,8 @@ looked up. Counting the answer rather than the lookup keeps the views and the MC
 are, and the address (which only the transport knows) where it is known.
 
 /mcp is an ASGI app beside Django (core.asgi), so it gets the same guard as an ASGI wrapper,
-which also adds the X-Content-Type-Options header that Django's SecurityMiddleware gives /api/.
+which also does for it what Django's SecurityMiddleware does for /api/: X-Content-Type-Options,
+and with HTTPS on (README "Security") the redirect of plain HTTP and the HSTS header.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 from collections.abc import Callable
 
 import anyio
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from core.accounts import throttle
@@ -51,8 +53,43 @@ class TokenGuardMiddleware:
         return response
 
 
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or ():
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _is_secure(scope) -> bool:
+    """As Django's request.is_secure(): the scheme, or the proxy's header when trusted."""
+    if settings.SECURE_PROXY_SSL_HEADER:
+        meta_name, expected = settings.SECURE_PROXY_SSL_HEADER
+        value = _header(scope, meta_name.removeprefix("HTTP_").replace("_", "-").lower().encode())
+        if value is not None:
+            return value.split(",", 1)[0].strip() == expected
+    return scope.get("scheme") == "https"
+
+
+def _security_headers(secure: bool) -> list[tuple[bytes, bytes]]:
+    headers = [(b"x-content-type-options", b"nosniff")]
+    if secure and settings.SECURE_HSTS_SECONDS:
+        hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+            hsts += "; includeSubDomains"
+        if settings.SECURE_HSTS_PRELOAD:
+            hsts += "; preload"
+        headers.append((b"strict-transport-security", hsts.encode()))
+    return headers
+
+
+async def _answer(send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
 class McpGuard:
-    """The same for the MCP app (ASGI), plus X-Content-Type-Options: nosniff on every answer."""
+    """The same for the MCP app (ASGI), plus the headers SecurityMiddleware adds for Django."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -64,18 +101,21 @@ class McpGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        secure = _is_secure(scope)
+        extra = _security_headers(secure)
+        if settings.SECURE_SSL_REDIRECT and not secure:
+            host = _header(scope, b"host") or "localhost"
+            location = f"https://{host}{scope.get('root_path', '')}{scope['path']}"
+            await _answer(send, 301, b"", [(b"location", location.encode("latin-1")), *extra])
+            return
         client = scope.get("client")
         address = client[0] if client else None
         # The cache may be Redis: its calls block, so they run on a worker thread.
         wait = await anyio.to_thread.run_sync(throttle.retry_after, address)
         if wait is not None:
-            body = _refusal(wait)
-            await send({"type": "http.response.start", "status": 429, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(wait).encode()), (b"x-content-type-options", b"nosniff")]})
-            await send({"type": "http.response.body", "body": body})
+            await _answer(send, 429, _refusal(wait), [(b"retry-after", str(wait).encode()), *extra])
             return
-        credentials = any(name.lower() == b"authorization" for name, _ in scope.get("headers") or ())
+        credentials = _header(scope, b"authorization") is not None
         status = 0
 
         async def guarded_send(message) -> None:
@@ -83,9 +123,8 @@ class McpGuard:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers") or ())
-                if not any(name.lower() == b"x-content-type-options" for name, _ in headers):
-                    headers.append((b"x-content-type-options", b"nosniff"))
-                message = {**message, "headers": headers}
+                present = {name.lower() for name, _ in headers}
+                message = {**message, "headers": headers + [h for h in extra if h[0] not in present]}
             await send(message)
 
         await self.app(scope, receive, guarded_send)

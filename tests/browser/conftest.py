@@ -55,6 +55,14 @@ def browser() -> Iterator:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
+def watch_csp(page) -> list[str]:
+    """What the Content-Security-Policy refused on this page, as Chromium logs it to the console."""
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    return violations
+
+
 @pytest.fixture
 def page(browser, live_server) -> Iterator:
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 860})
@@ -62,9 +70,11 @@ def page(browser, live_server) -> Iterator:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    violations = watch_csp(page)
     yield page
     context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
+    assert violations == [], f"Content-Security-Policy violations: {violations}"
 
 
 def login(page, username: str, password: str) -> None:

@@ -20,7 +20,7 @@ from core.accounts.roles import MCP_WRITE
 from core.accounts.services import create_user
 from core.roi.services import roi_metrics
 from dashboard.roi_forms import today
-from tests.browser.conftest import login, screenshot
+from tests.browser.conftest import login, screenshot, watch_csp
 from tests.roi.world import at, audit, seed_baselines
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -82,6 +82,15 @@ def test_a_stakeholder_changes_the_range_and_downloads_both_exports(page, usage,
     assert timeline_points(page) == 30
     expect(page.locator("[data-roi-chart=tools] .ytick")).to_have_count(5)
     expect(page.locator("#roi-table tbody tr")).to_have_count(5)
+    # Hover labels are drawn under the Content-Security-Policy too (the page fixture fails on a violation).
+    page.locator(f"{TIMELINE} .nsewdrag").first.hover()
+    expect(page.locator(f"{TIMELINE} .hoverlayer text").first).to_be_visible()
+    page.locator("[data-roi-chart=tools] .bars path").first.hover(force=True)  # under the drag layer
+    expect(page.locator("[data-roi-chart=tools] .hoverlayer text").first).to_contain_text("saved")
+    # So is the mode bar's PNG (plotly renders it through a blob: image).
+    with page.expect_download() as info:
+        page.locator("[data-roi-chart=tools] [data-title='Download plot as a PNG']").click()
+    assert info.value.suggested_filename == "roi-chart.png"
     shot(page, "roi")
 
     # A preset: the figures and the chart follow, the page is not reloaded.
@@ -195,6 +204,7 @@ def test_the_report_fits_a_phone(browser, live_server, usage):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    violations = watch_csp(page)
     try:
         login(page, "stakeholder", "stake-pass-1")
         expect(page.locator(f"{TIMELINE} .main-svg").first).to_be_visible()
@@ -205,3 +215,4 @@ def test_the_report_fits_a_phone(browser, live_server, usage):
     finally:
         context.close()
     assert errors == []
+    assert violations == []

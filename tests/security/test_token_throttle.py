@@ -3,14 +3,13 @@ on /api/ (Django) and /mcp (the ASGI app beside it)."""
 
 from __future__ import annotations
 
-import anyio
-import httpx2
 import pytest
 from django.test import Client
 
 from core.accounts import throttle
 from core.accounts.models import ApiToken
 from core.accounts.roles import MCP_READ
+from tests.security.asgi import mcp
 
 pytestmark = pytest.mark.django_db
 
@@ -97,24 +96,6 @@ def test_api_answers_carry_nosniff(reader):
 
 
 # --- /mcp ------------------------------------------------------------------------------------
-
-MCP_BODY = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
-
-
-def mcp(address: str, authorization: str | None = None) -> httpx2.Response:
-    """One POST to /mcp through the hub's ASGI application, from `address`."""
-    from core.asgi import application
-
-    async def post() -> httpx2.Response:
-        transport = httpx2.ASGITransport(app=application, client=(address, 40000))
-        headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
-        if authorization:
-            headers["Authorization"] = authorization
-        async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
-            return await http.post("/mcp", json=MCP_BODY, headers=headers)
-
-    return anyio.run(post)
-
 
 @pytest.mark.django_db(transaction=True)
 def test_mcp_refuses_an_address_over_the_limit_with_429(reader):
