@@ -42,23 +42,54 @@ def _read_arguments(request: HttpRequest) -> Any:
     content_type = request.content_type or ""
     if content_type and content_type != "application/json":
         raise ToolError("UNSUPPORTED_MEDIA_TYPE", "send the arguments as application/json")
-    try:
-        length = int(request.headers.get("Content-Length") or 0)
-    except ValueError:
-        raise ToolError("INVALID_JSON", "bad Content-Length header") from None
-    limit = settings.API_MAX_BODY_BYTES
-    if length > limit:
-        raise ToolError("PAYLOAD_TOO_LARGE", f"the body is larger than {limit} bytes")
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        raise ToolError("PAYLOAD_TOO_LARGE", f"the body is larger than {limit} bytes") from None
+    body = _read_body(request)
     if not body.strip():
         return {}
     try:
         return jsonio.loads(body)
     except (ValueError, RecursionError) as exc:
         raise ToolError("INVALID_JSON", f"the body is not valid JSON: {str(exc)[:200]}") from None
+
+
+def _too_large(limit: int) -> ToolError:
+    return ToolError("PAYLOAD_TOO_LARGE", f"the body is larger than {limit} bytes")
+
+
+def _read_body(request: HttpRequest) -> bytes:
+    """The request body, at most API_MAX_BODY_BYTES.
+
+    A body sent with Transfer-Encoding: chunked has no Content-Length, and Django reads only as
+    many bytes as Content-Length says: none. It is read here to its end instead, where the
+    server hands over the decoded body with an end (a2wsgi under uvicorn, and servers that set
+    wsgi.input_terminated); elsewhere it is refused with 411 rather than taken for no arguments."""
+    limit = settings.API_MAX_BODY_BYTES
+    if not request.META.get("CONTENT_LENGTH") and request.META.get("HTTP_TRANSFER_ENCODING"):
+        environ = getattr(request, "environ", {})  # WSGI requests only
+        if not (environ.get("wsgi.input_terminated") or "asgi.scope" in environ):
+            raise ToolError("LENGTH_REQUIRED", "send the body with a Content-Length header")
+        return _read_to_end(environ["wsgi.input"], limit)
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise ToolError("INVALID_JSON", "bad Content-Length header") from None
+    if length > limit:
+        raise _too_large(limit)
+    try:
+        return request.body
+    except RequestDataTooBig:
+        raise _too_large(limit) from None
+
+
+def _read_to_end(stream, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(min(64 * 1024, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+    raise _too_large(limit)
 
 
 @csrf_exempt
