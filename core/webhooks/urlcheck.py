@@ -14,6 +14,16 @@ from django.conf import settings
 MAX_URL_LENGTH = 2000
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+# IPv6 ranges that carry an IPv4 address (README "Webhooks"). Packets to them reach that IPv4
+# address through a translator or tunnel, so such an address is judged as the IPv4 address it
+# embeds: 2002:7f00:1::1 (6to4) is 127.0.0.1.
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # ::a.b.c.d, deprecated (RFC 4291)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known NAT64 prefix (RFC 6052)
+# Refused whatever they embed: where the IPv4 address sits in a local-use NAT64 prefix
+# (RFC 8215) depends on the operator's prefix length, and Teredo (RFC 4380) tunnels to a client
+# behind a NAT through a relay, both out of the hub's sight.
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_TEREDO = ipaddress.ip_network("2001::/32")
 
 
 class UrlRefused(Exception):
@@ -59,12 +69,33 @@ def parse(url: str) -> Target:
     return Target(scheme, parts.hostname.lower().rstrip("."), port or (443 if scheme == "https" else 80), path)
 
 
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, str] | None:
+    """The IPv4 address an IPv6 address stands for, and what kind of address says so."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped, "IPv4-mapped"
+    if ip.sixtofour is not None:
+        return ip.sixtofour, "6to4"
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF), "NAT64"
+    if ip in _IPV4_COMPATIBLE and int(ip) > 1:  # :: and ::1 are IPv6's own unspecified and loopback
+        return ipaddress.IPv4Address(int(ip)), "IPv4-compatible"
+    return None
+
+
 def refusal(ip: IPAddress) -> str | None:
     """Why an address is refused, or None when it may be used."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
     if any(ip in network for network in settings.WEBHOOK_ALLOWED_NETWORKS):
         return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _TEREDO:
+            return "a Teredo tunnel address"
+        if ip in _NAT64_LOCAL:
+            return "a local-use NAT64 address"
+        embedded = embedded_ipv4(ip)
+        if embedded is not None:
+            ipv4, kind = embedded
+            why = refusal(ipv4)
+            return None if why is None else f"{why} ({ipv4}, embedded in the {kind} address {ip})"
     if ip.is_loopback:
         return "a loopback address"
     if ip.is_link_local:
