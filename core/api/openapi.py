@@ -172,8 +172,9 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                 "description": f"Requires role {tool.role}.",
                 "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
                                 "schema": IDEMPOTENCY_KEY}],
-                # An empty body is a call without arguments.
-                "requestBody": {"required": False, "content": {"application/json": {"schema": tool.input_schema}}},
+                # An empty body is a call without arguments, which only some tools take.
+                "requestBody": {"required": not tool.validator.is_valid({}),
+                                "content": {"application/json": {"schema": tool.input_schema}}},
                 "responses": {
                     "200": {"description": "the tool's output", "content": {"application/json": {
                         "schema": tool.output_schema or _JSON_OBJECT}}},

@@ -30,11 +30,11 @@ from core.tools.schemas import (
 
 # --- inputs: what the services check, said in JSON Schema (core/erp/values.py) ---------------
 
-ACCOUNT = ref(20, "customer account, e.g. CUST-001")
-ITEM_ID = ref(30, "item number, e.g. ITEM-001")
-SALES_ID = ref(30, "sales order id, e.g. SO-2026-000123")
-NEW_ACCOUNT = key(20, "the new customer's account, e.g. CUST-001")
-NEW_ITEM_ID = key(30, "the new item's number, e.g. ITEM-001")
+ACCOUNT = ref(20, "customer account, e.g. CUST-001", "CUST-001")
+ITEM_ID = ref(30, "item number, e.g. ITEM-001", "ITEM-001")
+SALES_ID = ref(30, "sales order id, e.g. SO-2026-000123", "SO-2026-000123")
+NEW_ACCOUNT = key(20, "the new customer's account, e.g. CUST-001", "CUST-100")
+NEW_ITEM_ID = key(30, "the new item's number, e.g. ITEM-001", "ITEM-100")
 CURRENCY = currency("ISO 4217 code, e.g. EUR (any case; returned in capitals)")
 STOCK = {"type": "integer", "minimum": 0, "maximum": services.MAX_STOCK}
 LINES = {

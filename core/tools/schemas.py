@@ -42,14 +42,20 @@ def text(max_length: int, *, required: bool = False, min_length: int | None = No
     return schema
 
 
-def key(max_length: int, description: str) -> dict[str, Any]:
+def _example(schema: dict[str, Any], example: Any) -> dict[str, Any]:
+    return {**schema, "examples": [example]} if example is not None else schema
+
+
+def key(max_length: int, description: str, example: str | None = None) -> dict[str, Any]:
     """An identifier the caller chooses (a new customer account or item id)."""
-    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": KEY, "description": description}
+    return _example({"type": "string", "minLength": 1, "maxLength": max_length, "pattern": KEY,
+                     "description": description}, example)
 
 
-def ref(max_length: int, description: str) -> dict[str, Any]:
+def ref(max_length: int, description: str, example: str | None = None) -> dict[str, Any]:
     """An identifier of an existing record: any text; one that names nothing is a *_NOT_FOUND (404)."""
-    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NO_NUL, "description": description}
+    return _example({"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NO_NUL,
+                     "description": description}, example)
 
 
 def money(description: str, *, positive: bool = False) -> dict[str, Any]:
@@ -60,13 +66,13 @@ def money(description: str, *, positive: bool = False) -> dict[str, Any]:
     """
     bound = {"exclusiveMinimum": 0} if positive else {"minimum": 0}
     return {"type": "number", **bound, "exclusiveMaximum": 10**16, "multipleOf": 0.01, "description": description,
-            "x-error-code": "INVALID_NUMBER"}
+            "examples": [99.95], "x-error-code": "INVALID_NUMBER"}
 
 
 def currency(description: str) -> dict[str, Any]:
     """An ISO 4217 code in any case (core/erp/values.currency); an unknown one is INVALID_CURRENCY."""
     return {"type": "string", "minLength": 3, "maxLength": 3, "pattern": "^[A-Za-z]{3}$", "description": description,
-            "x-error-code": "INVALID_CURRENCY"}
+            "examples": ["EUR"], "x-error-code": "INVALID_CURRENCY"}
 
 
 def date_input(description: str, years: str) -> dict[str, Any]:
