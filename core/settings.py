@@ -290,6 +290,7 @@ RETENTION_BATCH_DAYS = env_int("RETENTION_BATCH_DAYS", 90, minimum=1)
 RETENTION_IMPORT_FILES_DAYS = env_int("RETENTION_IMPORT_FILES_DAYS", 30, minimum=1)
 RETENTION_IMPORT_ERRORS_DAYS = env_int("RETENTION_IMPORT_ERRORS_DAYS", 90, minimum=1)
 RETENTION_TASK_RESULTS_DAYS = env_int("RETENTION_TASK_RESULTS_DAYS", 30, minimum=1)
+RETENTION_LOGIN_LOG_DAYS = env_int("RETENTION_LOGIN_LOG_DAYS", 90, minimum=1)
 # Audit rows are the system's record and the source of ROI: kept forever unless set (whole days).
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 0, minimum=1) or None
 PRUNE_CHUNK_ROWS = env_int("PRUNE_CHUNK_ROWS", 1000, minimum=1)

@@ -17,6 +17,7 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
+from core.accounts import retention as accounts
 from core.events import retention as events
 from core.imports import retention as imports
 from core.retention import older_than, prune_rows
@@ -84,6 +85,7 @@ STEPS: list[tuple[str, Step]] = [
     ("import row errors", imports.prune_import_errors),
     ("task results", prune_task_results),
     ("heartbeats", prune_heartbeats),
+    ("log-in records", accounts.prune_login_records),
     ("audit rows", _audit),
 ]
 

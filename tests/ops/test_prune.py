@@ -202,6 +202,20 @@ def test_heartbeats_of_processes_that_died_go_after_a_day(db):
     assert ids(Heartbeat.objects.all()) == {alive.pk} and gone.pk != alive.pk
 
 
+def test_log_in_records_go_after_90_days(db):
+    from axes.models import AccessAttempt, AccessLog
+
+    old = AccessLog.objects.create(username="a", ip_address="10.0.0.1", user_agent="x")
+    new = AccessLog.objects.create(username="b", ip_address="10.0.0.1", user_agent="x")
+    attempt = AccessAttempt.objects.create(username="c", ip_address="10.0.0.1", user_agent="x", failures_since_start=1)
+    AccessLog.objects.filter(pk=old.pk).update(attempt_time=ago(90) - SECOND)
+    AccessLog.objects.filter(pk=new.pk).update(attempt_time=ago(90) + SECOND)
+    AccessAttempt.objects.filter(pk=attempt.pk).update(attempt_time=ago(91))
+    counts = prune(now=NOW).counts
+    assert (counts["axes_accesslog"], counts["axes_accessattempt"]) == (1, 1)
+    assert ids(AccessLog.objects.all()) == {new.pk}
+
+
 def test_retention_settings_move_the_boundaries(subscription, settings):
     settings.RETENTION_DELIVERED_DAYS = 2
     settings.RETENTION_EVENTS_DAYS = 3
@@ -307,6 +321,7 @@ def test_a_dry_run_deletes_nothing_and_counts_what_the_pass_deletes(writer, subs
     assert done.counts == {"webhooks_delivery": 2, "webhooks_attempt": 5, "events_event": 2,
                            "tools_idempotencyrecord": 1, "tools_batchrun": 1, "imports_importjob.file": 1,
                            "imports_importrowerror": 2, "django_q_task": 1, "ops_heartbeat": 0,
+                           "axes_accesslog": 0, "axes_accessfailurelog": 0, "axes_accessattempt": 0,
                            "tools_auditentry": 1}
     assert prune(now=NOW, dry_run=True).total == 0
 
