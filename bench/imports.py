@@ -182,11 +182,11 @@ def child_submit(spec: dict) -> dict:
 
 def child_ours(spec: dict) -> dict:
     """Run the job the way the worker does and time it end to end."""
+    from core.audit.models import AuditEntry
     from core.erp.models import Customer
     from core.events.models import Event
     from core.imports.models import ImportJob
     from core.imports.tasks import run_import
-    from core.tools.models import AuditEntry
 
     phases = _instrument() if spec.get("phases") else None
     baseline = _peak_mb()

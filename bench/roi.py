@@ -196,9 +196,9 @@ def main() -> None:
         setup_django(var)
         from django.db import connection
 
+        from core.audit.models import AuditEntry
         from core.roi.figures import UNITS_PER_CENT, round_half_up
         from core.roi.models import Usage
-        from core.tools.models import AuditEntry
         from core.tools.pipeline import call_tool
 
         rng = random.Random(7)

@@ -131,7 +131,7 @@ def run_sql(sql: str, params: Sequence[Any] = (), *, many: bool = False) -> list
 
 
 @functools.cache
-def _insert_sql(model, columns: tuple[str, ...], returning: bool) -> str:
+def _insert_values_sql(model, columns: tuple[str, ...], returning: bool) -> str:
     """INSERT INTO model (columns) VALUES (%s, ...), built once per model and column list
     (quoting names through the connection costs more than running the insert)."""
     from django.db import connection
@@ -172,7 +172,7 @@ def fast_insert(model, rows: list[dict]) -> None:
                 adapted[value] = adapt(value)
     params = [tuple(adapted[row[c]] if c in dated else row[c] for c in columns) for row in rows] if dated else \
         [tuple(row[c] for c in columns) for row in rows]
-    run_sql(_insert_sql(model, columns, False), params, many=True)
+    run_sql(_insert_values_sql(model, columns, False), params, many=True)
 
 
 def insert_returning_id(model, row: dict) -> int:
@@ -181,7 +181,7 @@ def insert_returning_id(model, row: dict) -> int:
 
     adapt = connection.ops.adapt_datetimefield_value
     params = [adapt(v) if _is_datetime(v) else v for v in row.values()]
-    return run_sql(_insert_sql(model, tuple(row), True), params)[0][0]
+    return run_sql(_insert_values_sql(model, tuple(row), True), params)[0][0]
 
 
 class JsonRows:
@@ -224,6 +224,25 @@ class JsonRows:
         import json
 
         return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+
+
+def insert_select_sql(model, columns: dict[str, str], constants: dict[str, str]) -> str:
+    """INSERT INTO model (columns..., constants...) SELECT <row expressions>, <constant SQL>
+    FROM the rows of one JSON payload (JsonRows): the set-based bulk writes of imports and
+    audit rows. `columns` maps field names to SQL over a row; `constants` to SQL the same
+    for every row (usually %s)."""
+    from django.db import connection
+
+    names = ", ".join(connection.ops.quote_name(model._meta.get_field(c).column) for c in [*columns, *constants])
+    return (f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({names}) "
+            f"SELECT {', '.join([*columns.values(), *constants.values()])} FROM {JsonRows(connection).source}")
+
+
+def printable(text: str) -> str:
+    """text with what no database stores (lone surrogates, NUL) written as escapes: \\ud800, \\x00."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def quote_literal(text: str) -> str:

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "template_partials",
     "django_q",
     "core.accounts",
+    "core.audit",
     "core.erp",
     "core.tools",
     "core.events",

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from core.accounts.roles import MCP_READ
-from core.tools.models import AuditEntry
+from core.audit.models import AuditEntry
 from dashboard.access import role_required
 from dashboard.batches import may_see_all_batches
 from dashboard.forms import AuditFilterForm

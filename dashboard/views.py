@@ -12,8 +12,9 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from core.accounts.roles import MCP_ADMIN, MCP_READ, has_role, primary_role
+from core.audit.models import AuditEntry
 from core.ops import health
-from core.tools.models import AuditEntry, BatchRun
+from core.tools.models import BatchRun
 from core.tools.registry import all_tools
 from dashboard.access import role_required
 from dashboard.batches import may_see_all_batches, visible_batches

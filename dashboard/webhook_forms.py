@@ -9,6 +9,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from core.events import catalog
 from core.events.catalog import EVENT_TYPES
 from core.tools import jsonio
 from core.webhooks.models import Delivery, Subscription
@@ -120,10 +121,7 @@ class EventFilterForm(forms.Form):
 
     def filter(self, events: QuerySet) -> QuerySet:
         data = {k: v for k, v in self.cleaned_data.items() if v}
-        pattern = data.get("type")
-        if pattern and pattern != "*":
-            events = (events.filter(type__startswith=pattern[:-1]) if pattern.endswith(".*")
-                      else events.filter(type=pattern))
+        events = events.filter(catalog.type_q(data.get("type")))
         if "date_from" in data:
             events = events.filter(created__gte=_start_of(data["date_from"]))
         if "date_to" in data:

@@ -51,7 +51,7 @@ def test_audit_table_keeps_one_index_for_lookups_by_user(db):
     """The foreign key's own index was dropped (covered by (user, created)), on every database."""
     from django.db import connection
 
-    from core.tools.models import AuditEntry
+    from core.audit.models import AuditEntry
 
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, AuditEntry._meta.db_table)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Q
+
 ORDER_FIELDS = ("sales_id", "customer_account", "status", "currency", "total_amount", "customer_ref", "created",
                 "lines")
 CUSTOMER_FIELDS = ("customer_account", "name", "currency", "credit_limit", "balance", "segment", "email", "blocked")
@@ -47,6 +49,16 @@ def matching_types(pattern: str) -> list[EventType]:
         prefix = pattern[:-1]
         return [t for t in EVENT_TYPES.values() if t.name.startswith(prefix)]
     return [EVENT_TYPES[pattern]] if pattern in EVENT_TYPES else []
+
+
+def type_q(pattern: str | None, field: str = "type") -> Q:
+    """The rows whose `field` holds an event type the pattern (`*`, `salesorder.*`, or a
+    name) covers; every row for no pattern."""
+    if not pattern or pattern == "*":
+        return Q()
+    if pattern.endswith(".*"):
+        return Q(**{f"{field}__startswith": pattern[:-1]})
+    return Q(**{field: pattern})
 
 
 def type_matches(pattern: str, event_type: str) -> bool:

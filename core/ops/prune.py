@@ -18,6 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from core.accounts import retention as accounts
+from core.audit import retention as audit
 from core.events import retention as events
 from core.imports import retention as imports
 from core.retention import older_than, prune_rows
@@ -63,7 +64,7 @@ def _events(now: datetime, *, dry_run: bool, chunk_size: int) -> dict[str, int]:
 
 def _audit(now: datetime, *, dry_run: bool, chunk_size: int) -> dict[str, int]:
     # The ROI rollup counts every pending audit row and freezes the pruned days first.
-    return tools.prune_audit(now, dry_run=dry_run, chunk_size=chunk_size, freeze=rollup.freeze_before)
+    return audit.prune_audit(now, dry_run=dry_run, chunk_size=chunk_size, freeze=rollup.freeze_before)
 
 
 def prune_heartbeats(now: datetime, *, dry_run: bool, chunk_size: int) -> dict[str, int]:
@@ -95,7 +96,7 @@ def prune(*, now: datetime | None = None, dry_run: bool = False, chunk_size: int
     """Delete what is past retention; with dry_run count it and delete nothing."""
     now = now or timezone.now()
     chunk_size = chunk_size or settings.PRUNE_CHUNK_ROWS
-    outcome = Outcome(audit_kept=tools.first_kept_audit_day(now) is None)
+    outcome = Outcome(audit_kept=audit.first_kept_audit_day(now) is None)
     for name, step in STEPS:
         try:
             outcome.add(step(now, dry_run=dry_run, chunk_size=chunk_size))

@@ -50,9 +50,9 @@ from datetime import UTC, date, datetime, time
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 
+from core.audit.models import AuditEntry
 from core.db import write_slot
 from core.roi.models import Baseline, Horizon, Pending, Usage, Watermark
-from core.tools.models import AuditEntry
 
 log = logging.getLogger(__name__)
 

@@ -2,22 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from core.tools.models import AuditEntry, BatchRun, IdempotencyRecord
-
-
-@admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ("created", "tool", "username", "department", "via", "success", "error_code", "duration_ms",
-                    "batch_id")
-    list_filter = ("success", "via", "tool", "department")
-    search_fields = ("tool", "username", "error_code", "batch_id", "idempotency_key")
-    date_hierarchy = "created"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+from core.tools.models import BatchRun, IdempotencyRecord
 
 
 @admin.register(IdempotencyRecord)

@@ -18,6 +18,7 @@ from typing import Any
 from jsonschema import validators
 from jsonschema.exceptions import best_match
 
+from core.db import printable
 from core.errors import ToolError
 
 # The digits of the longest integer the JSON parser accepts (Python's int limit); an integral
@@ -102,13 +103,6 @@ def integers(schema: Any, value: Any) -> Any:
 
 
 # --- text ----------------------------------------------------------------------------------
-
-
-def printable(text: str) -> str:
-    """text with what no database stores (lone surrogates, NUL) written as escapes: \\ud800, \\x00."""
-    if text.isascii() and "\x00" not in text:
-        return text
-    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def _text_problem(text: str) -> str | None:

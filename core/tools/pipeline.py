@@ -12,16 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError, DataError, IntegrityError, transaction
-from django.utils import timezone
 
 from core.accounts.roles import role_level
 from core.accounts.services import department_code
-from core.db import insert_returning_id, write_slot
+from core.audit import writer as audit_writer
+from core.db import write_slot
 from core.errors import ToolError
 from core.events import bus as event_bus
 from core.tools import breaker, idempotency, ratelimit
-from core.tools.arguments import printable
-from core.tools.models import AuditEntry
 from core.tools.registry import get_tool
 
 log = logging.getLogger(__name__)
@@ -48,27 +46,14 @@ class _Audit:
     digest: str = ""
 
     def write(self, started: float, *, error: ToolError | None = None, replayed: bool = False) -> int:
-        """Insert the call's AuditEntry (one plain statement: this runs on every call); returns its id.
-
-        The tool name and key are the caller's text, checked or not: written with escapes for
-        what no database stores, so that a refused call is audited like any other."""
+        """Insert the call's AuditEntry; returns its id."""
         user = self.user if getattr(self.user, "pk", None) else None
-        return insert_returning_id(AuditEntry, {
-            "tool": printable(str(self.tool))[:100],
-            "user_id": getattr(user, "pk", None),
-            "username": getattr(user, "username", "") or "",
-            "department": _department(user),
-            "via": self.via,
-            "arguments_digest": self.digest,
-            "success": error is None,
-            "error_code": error.code if error else "",
-            "error_message": printable(error.message)[:500] if error else "",
-            "duration_ms": int((time.perf_counter() - started) * 1000),
-            "idempotency_key": printable(str(self.idempotency_key or ""))[:255],
-            "replayed": replayed,
-            "batch_id": self.batch_id or "",
-            "created": timezone.now(),
-        })
+        return audit_writer.record(
+            tool=str(self.tool), user_id=getattr(user, "pk", None), username=getattr(user, "username", "") or "",
+            department=_department(user), via=self.via, arguments_digest=self.digest, success=error is None,
+            error_code=error.code if error else "", error_message=error.message if error else "",
+            duration_ms=int((time.perf_counter() - started) * 1000), idempotency_key=str(self.idempotency_key or ""),
+            replayed=replayed, batch_id=self.batch_id or "")
 
     def write_quietly(self, started: float, error: ToolError) -> None:
         try:

@@ -1,22 +1,14 @@
-"""Retention of the tools framework's rows (README "Retention"): idempotency records, finished
-batch runs with their per-operation results, and (only when AUDIT_RETENTION_DAYS is set)
-audit rows.
-
-Audit rows are the system's record and what ROI figures are counted from, so they are kept
-unless a deployment asks otherwise, and then pruned by whole UTC days. What keeps figures of
-them (the ROI rollup) is not known here, the framework imports no domain area: the caller
-passes `freeze`, which is told the first kept day before any row goes.
-"""
+"""Retention of the tools framework's rows (README "Retention"): idempotency records and
+finished batch runs with their per-operation results."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 
 from django.conf import settings
 
 from core.retention import older_than, prune_rows
-from core.tools.models import AuditEntry, BatchRun, IdempotencyRecord
+from core.tools.models import BatchRun, IdempotencyRecord
 
 
 def prune_idempotency(now: datetime, *, dry_run: bool, chunk_size: int) -> dict[str, int]:
@@ -29,25 +21,4 @@ def prune_batches(now: datetime, *, dry_run: bool, chunk_size: int) -> dict[str,
     """Completed and failed batch runs (their results are a column of the row) past retention."""
     rows = BatchRun.objects.filter(status__in=[BatchRun.Status.COMPLETED, BatchRun.Status.FAILED],
                                    finished__lt=older_than(now, days=settings.RETENTION_BATCH_DAYS))
-    return prune_rows(rows, chunk_size=chunk_size, dry_run=dry_run)
-
-
-def first_kept_audit_day(now: datetime) -> date | None:
-    """The oldest UTC day whose audit rows are kept: today and the AUDIT_RETENTION_DAYS days
-    before it. None when AUDIT_RETENTION_DAYS is not set (audit rows are kept forever)."""
-    days = settings.AUDIT_RETENTION_DAYS
-    if not days:
-        return None
-    return now.astimezone(UTC).date() - timedelta(days=days)
-
-
-def prune_audit(now: datetime, *, dry_run: bool, chunk_size: int,
-                freeze: Callable[[date], object]) -> dict[str, int]:
-    """Audit rows of the UTC days before first_kept_audit_day(now), after `freeze(that day)`."""
-    day = first_kept_audit_day(now)
-    if day is None:
-        return {}
-    rows = AuditEntry.objects.filter(created__lt=datetime.combine(day, time.min, tzinfo=UTC))
-    if not dry_run:
-        freeze(day)
     return prune_rows(rows, chunk_size=chunk_size, dry_run=dry_run)

@@ -11,6 +11,7 @@ from django.db.models import Count, Q
 
 from core.db import write_slot
 from core.errors import ToolError
+from core.events import catalog
 from core.webhooks import clock, crypto, fanout, filters, urlcheck
 from core.webhooks.models import Attempt, Delivery, Subscription
 
@@ -189,9 +190,7 @@ def deliveries(*, status: str | None = None, subscription_id: str | None = None,
         qs = qs.filter(status=status)
     if subscription_id:
         qs = qs.filter(subscription=get_subscription(subscription_id))
-    if event_type:
-        qs = qs.filter(event_type__startswith=event_type[:-1]) if event_type.endswith(".*") else qs.filter(
-            event_type=event_type)
+    qs = qs.filter(catalog.type_q(event_type, "event_type"))
     if since:
         qs = qs.filter(created__gte=since)
     if until:

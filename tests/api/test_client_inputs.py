@@ -31,8 +31,9 @@ from core.accounts.models import ApiToken
 from core.accounts.roles import MCP_ADMIN, MCP_WRITE, ROLE_LEVEL
 from core.api import mcp as hub_mcp
 from core.api import views
+from core.audit.models import AuditEntry
 from core.tools import tasks
-from core.tools.models import AuditEntry, BatchRun
+from core.tools.models import BatchRun
 from core.tools.pipeline import call_tool
 from core.tools.registry import all_tools
 from core.webhooks.models import Delivery, Subscription

@@ -12,9 +12,9 @@ from jsonschema import Draft202012Validator
 from core.accounts.models import ApiToken
 from core.accounts.roles import MCP_READ, MCP_WRITE
 from core.accounts.services import grant_role
+from core.audit.models import AuditEntry
 from core.erp.models import Customer, SalesOrder
 from core.tools import ratelimit
-from core.tools.models import AuditEntry
 from core.tools.registry import all_tools
 from tests.conftest import make_api
 

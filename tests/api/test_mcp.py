@@ -22,8 +22,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 from core.accounts.models import ApiToken, Profile
 from core.accounts.roles import MCP_READ, MCP_WRITE
+from core.audit.models import AuditEntry
 from core.erp.models import SalesOrder
-from core.tools.models import AuditEntry
 from core.tools.registry import all_tools
 from tests import livehub
 

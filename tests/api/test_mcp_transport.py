@@ -18,7 +18,7 @@ from mcp_types.version import SUPPORTED_PROTOCOL_VERSIONS
 
 from core.accounts.models import ApiToken
 from core.accounts.roles import MCP_READ
-from core.tools.models import AuditEntry
+from core.audit.models import AuditEntry
 from tests import livehub
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -9,7 +9,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from core.tools.models import AuditEntry, BatchRun
+from core.audit.models import AuditEntry
+from core.tools.models import BatchRun
 
 HTMX = {"HX-Request": "true"}
 

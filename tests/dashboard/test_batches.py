@@ -7,7 +7,8 @@ import json
 import pytest
 from django_q.models import OrmQ
 
-from core.tools.models import AuditEntry, BatchRun
+from core.audit.models import AuditEntry
+from core.tools.models import BatchRun
 from tests.dashboard.conftest import HTMX, batch_run
 
 CHECK = {"tool": "ax_check_inventory", "arguments": {"item_id": "ITEM-001"}}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from core.audit.models import AuditEntry
 from core.events.bus import publish
 from core.events.models import Event
-from core.tools.models import AuditEntry
 from core.webhooks import services
 from core.webhooks.models import Attempt, Delivery, Subscription
 from tests.dashboard.conftest import HTMX

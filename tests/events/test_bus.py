@@ -7,12 +7,12 @@ import logging
 import pytest
 from django.db import transaction
 
+from core.audit.models import AuditEntry
 from core.erp import services as erp_services
 from core.erp.models import SalesOrder
 from core.errors import ToolError
 from core.events import bus
 from core.events.models import Event
-from core.tools.models import AuditEntry
 from core.tools.pipeline import call_tool
 
 ORDER = {"customer_account": "CUST-001", "lines": [{"item_id": "ITEM-001", "quantity": 2}]}

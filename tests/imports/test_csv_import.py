@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from core.audit.models import AuditEntry
 from core.erp.models import Customer, Item
 from core.events.models import Event
 from core.imports.models import ImportJob
-from core.tools.models import AuditEntry
 from tests.imports.conftest import errors_of, run_import
 
 HEADER = "customer_account,name,currency,credit_limit\n"

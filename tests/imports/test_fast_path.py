@@ -10,11 +10,11 @@ from decimal import Decimal
 
 import pytest
 
+from core.audit.models import AuditEntry
 from core.erp.models import Customer, Item
 from core.events.models import Event
 from core.imports.models import Dialect
 from core.imports.types import CustomersSpec
-from core.tools.models import AuditEntry
 from core.webhooks.models import Delivery, Subscription
 from tests.imports.conftest import errors_of, run_import
 

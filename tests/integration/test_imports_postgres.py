@@ -11,9 +11,9 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 
+from core.audit.models import AuditEntry
 from core.erp.models import Customer, Item
 from core.events.models import Event
-from core.tools.models import AuditEntry
 from core.webhooks.models import Delivery
 from tests.imports.conftest import errors_of, run_import
 

@@ -16,12 +16,12 @@ from django.core.cache import cache
 from django.db import connections
 from django.utils import timezone
 
+from core.audit.models import AuditEntry
 from core.errors import ToolError
 from core.roi import rollup
 from core.roi.models import Baseline, Usage
 from core.roi.services import roi_metrics
 from core.tools import breaker
-from core.tools.models import AuditEntry
 from core.tools.pipeline import call_tool
 from tests.roi.recompute import expected_for, from_result
 from tests.roi.world import SPAN, World, make_sample, make_world, seed_baselines

@@ -24,11 +24,12 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import OperationalError, connection, connections
 
+from core.audit.models import AuditEntry
 from core.erp import services
 from core.erp.models import Item, SalesOrder
 from core.errors import ToolError
 from core.tools import breaker
-from core.tools.models import AuditEntry, IdempotencyRecord
+from core.tools.models import IdempotencyRecord
 from core.tools.pipeline import call_tool
 
 pytestmark = pytest.mark.integration

@@ -16,13 +16,14 @@ from django.test.utils import CaptureQueriesContext
 from django_q.models import Schedule, Task
 
 from core import retention
+from core.audit.models import AuditEntry
 from core.events.models import Event
 from core.imports.models import ImportJob, ImportRowError
 from core.ops import prune as ops_prune
 from core.ops.prune import prune
 from core.ops.schedules import PRUNE_SCHEDULE, ensure_schedules
 from core.roi.models import Horizon
-from core.tools.models import AuditEntry, BatchRun, IdempotencyRecord
+from core.tools.models import BatchRun, IdempotencyRecord
 from core.webhooks.models import Attempt, Delivery, Subscription
 from core.webhooks.retention import prune_deliveries
 

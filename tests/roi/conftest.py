@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.tools.models import AuditEntry
+from core.audit.models import AuditEntry
 from tests.roi.world import World, make_sample, make_world, seed_baselines
 
 

@@ -16,8 +16,8 @@ from typing import Any
 from django.conf import settings
 
 from core.accounts.models import Department, Profile
+from core.audit.models import AuditEntry
 from core.roi.models import Baseline
-from core.tools.models import AuditEntry
 
 NOT_COUNTED = {"ax_batch_operations", "ax_bulk_import"}
 

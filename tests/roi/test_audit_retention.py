@@ -9,11 +9,11 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from django.core.management import call_command
 
+from core.audit.models import AuditEntry
 from core.ops.prune import prune
 from core.roi import rollup
 from core.roi.models import Baseline, Usage
 from core.roi.services import roi_metrics
-from core.tools.models import AuditEntry
 from tests.roi.recompute import expected_for, from_result
 from tests.roi.world import SPAN, at, audit
 

@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from core.audit.models import AuditEntry
 from core.errors import ToolError
 from core.roi.models import Baseline
 from core.roi.services import roi_metrics
-from core.tools.models import AuditEntry
 from core.tools.pipeline import call_tool
 from tests.roi.recompute import expected_for, from_result
 from tests.roi.world import SPAN, at, audit

@@ -8,10 +8,10 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from core.audit.models import AuditEntry
 from core.roi import rollup
 from core.roi.models import Baseline, Usage
 from core.roi.services import roi_metrics
-from core.tools.models import AuditEntry
 from tests.roi.recompute import expected_for, from_result
 from tests.roi.world import SPAN, at, audit
 

@@ -15,8 +15,8 @@ from decimal import Decimal
 from core.accounts.models import Department
 from core.accounts.roles import MCP_ADMIN, MCP_WRITE
 from core.accounts.services import create_user
+from core.audit.models import AuditEntry
 from core.roi.models import Baseline
-from core.tools.models import AuditEntry
 
 SEEDED = importlib.import_module("core.roi.migrations.0002_seed_baselines").BASELINES
 

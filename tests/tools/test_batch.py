@@ -18,10 +18,11 @@ from django.db import connection
 from django.utils import timezone
 
 from core.accounts.roles import MCP_ADMIN, MCP_READ, MCP_WRITE, ROLE_LEVEL
+from core.audit.models import AuditEntry
 from core.erp.models import SalesOrder
 from core.errors import ToolError
 from core.tools import batch, breaker, ratelimit, registry, tasks
-from core.tools.models import AuditEntry, BatchRun
+from core.tools.models import BatchRun
 from core.tools.pipeline import call_tool
 from core.tools.registry import obj, register
 

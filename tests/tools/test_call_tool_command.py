@@ -14,9 +14,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from core.audit.models import AuditEntry
 from core.erp.models import Customer, SalesOrder
 from core.events.models import Event
-from core.tools.models import AuditEntry
 from core.webhooks import services as webhook_services
 from core.webhooks.models import Delivery
 from tests.webhooks.helpers import subprocess_env

@@ -11,10 +11,11 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
+from core.audit.models import AuditEntry
 from core.erp.models import Item, SalesOrder
 from core.errors import ToolError
 from core.tools import idempotency
-from core.tools.models import AuditEntry, IdempotencyRecord
+from core.tools.models import IdempotencyRecord
 from core.tools.pipeline import call_tool
 
 ORDER = {"customer_account": "CUST-001", "lines": [{"item_id": "ITEM-001", "quantity": 2}]}

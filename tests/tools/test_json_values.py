@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from core import jsoncodec
+from core.audit.models import AuditEntry
 from core.erp.models import SalesOrderLine
 from core.erp.values import as_float
 from core.errors import ToolError
@@ -17,7 +18,7 @@ from core.events import bus
 from core.events.models import Event
 from core.imports.models import ImportJob, ImportRowError
 from core.tools import arguments, idempotency
-from core.tools.models import AuditEntry, BatchRun, IdempotencyRecord
+from core.tools.models import BatchRun, IdempotencyRecord
 from core.tools.pipeline import call_tool
 from core.webhooks.models import Subscription
 

@@ -5,11 +5,11 @@ from decimal import Decimal
 import pytest
 from django.db import OperationalError
 
+from core.audit.models import AuditEntry
 from core.erp import services
 from core.erp.models import SalesOrder
 from core.errors import ToolError
 from core.tools import breaker
-from core.tools.models import AuditEntry
 from core.tools.pipeline import call_tool
 
 ORDER = {"customer_account": "CUST-001", "lines": [{"item_id": "ITEM-001", "quantity": 2}]}

@@ -10,9 +10,9 @@ import pytest
 
 from core.accounts.roles import MCP_ADMIN, MCP_READ, MCP_WRITE, ROLE_LEVEL, STAKEHOLDER
 from core.accounts.services import create_user
+from core.audit.models import AuditEntry
 from core.erp.models import SalesOrder
 from core.errors import ToolError
-from core.tools.models import AuditEntry
 from core.tools.pipeline import call_tool
 from core.tools.registry import all_tools
 

@@ -1,4 +1,4 @@
-"""Webhook subscription and dead-letter tools (MCP_Admin), and the event store (MCP_Read)."""
+"""Webhook subscription and dead-letter tools (MCP_Admin), and the event store's (MCP_Read)."""
 
 from __future__ import annotations
 
@@ -29,9 +29,25 @@ from core.webhooks import fanout, filters
 from core.webhooks import services as webhooks
 from core.webhooks.models import Attempt, Delivery, Subscription
 
+EVENT_TYPE = ref(100, "an event type (salesorder.created, …), a prefix such as salesorder.*, or *")
+TIME = date_time_input("RFC 3339 with a time zone, e.g. 2026-01-31T12:00:00Z")
+LIMIT = {"type": "integer", "minimum": 1, "maximum": webhooks.MAX_LIST, "default": 100}
+EVENT = record({"id": STRING, "event": STRING, "timestamp": TIMESTAMP, "data": JSON_OBJECT})
+
+
+def parse_time(args: dict[str, Any], name: str) -> datetime | None:
+    raw = args.get(name)
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ToolError("VALIDATION_ERROR", f"{name} must be an ISO 8601 date-time", field=name) from None
+    if value.tzinfo is None:
+        raise ToolError("VALIDATION_ERROR", f"{name} needs a time zone (e.g. Z)", field=name)
+    return value
 SUB_ID = ref(40, "subscription id, e.g. sub_…")
 DELIVERY_ID = ref(40, "delivery id, e.g. dlv_…")
-EVENT_TYPE = ref(100, "an event type (salesorder.created, …), a prefix such as salesorder.*, or *")
 URL = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s\u0000-\u001f]+$",
        "description": "http(s) URL of the receiver, without whitespace or credentials; private, loopback and "
                       "link-local addresses are refused unless WEBHOOK_ALLOWED_NETWORKS allows them"}
@@ -46,7 +62,6 @@ SECRET = {"type": "string", "minLength": 16, "maxLength": 200, "pattern": NO_NUL
           "description": "signing secret (whsec_<base64 of 24-64 bytes> or 16+ characters); generated when omitted"}
 RETRY_POLICY = obj({"max_retries": {"type": "integer", "minimum": 0, "maximum": 20},
                     "backoff_ms": {"type": "integer", "minimum": 100, "maximum": 3_600_000}})
-TIME = date_time_input("RFC 3339 with a time zone, e.g. 2026-01-31T12:00:00Z")
 LIMIT = {"type": "integer", "minimum": 1, "maximum": webhooks.MAX_LIST, "default": 100}
 
 # --- outputs: core/webhooks/services.py ---------------------------------------------------------
@@ -71,20 +86,6 @@ ATTEMPT = record({
     "error_class": nullable(STRING), "error": nullable(STRING), "response_excerpt": STRING,
     "trigger": {"enum": list(Attempt.Trigger.values)}, "triggered_by": nullable(STRING),
 })
-EVENT = record({"id": STRING, "event": STRING, "timestamp": TIMESTAMP, "data": JSON_OBJECT})
-
-
-def _time(args: dict[str, Any], name: str) -> datetime | None:
-    raw = args.get(name)
-    if raw is None:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise ToolError("VALIDATION_ERROR", f"{name} must be an ISO 8601 date-time", field=name) from None
-    if value.tzinfo is None:
-        raise ToolError("VALIDATION_ERROR", f"{name} needs a time zone (e.g. Z)", field=name)
-    return value
 
 
 @register("ax_subscribe_webhook", role=MCP_ADMIN,
@@ -177,8 +178,8 @@ def unsubscribe_webhook(args: dict[str, Any], ctx: CallContext) -> dict[str, Any
           output=listing("deliveries", DELIVERY, count=COUNT))
 def get_failed_webhooks(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     qs = webhooks.deliveries(status=Delivery.Status.FAILED, subscription_id=args.get("subscription_id"),
-                             event_type=args.get("event_type"), since=_time(args, "since"),
-                             until=_time(args, "until"))
+                             event_type=args.get("event_type"), since=parse_time(args, "since"),
+                             until=parse_time(args, "until"))
     rows = [webhooks.delivery_data(d) for d in qs[:args.get("limit", 100)]]
     return {"deliveries": rows, "count": len(rows)}
 
@@ -226,13 +227,10 @@ def send_test_webhook(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
           schema=obj({"event_type": EVENT_TYPE, "since": TIME, "until": TIME, "limit": LIMIT}),
           output=listing("events", EVENT, count=COUNT))
 def list_events(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
-    qs = Event.objects.exclude(type=catalog.TEST_EVENT)
-    pattern = args.get("event_type")
-    if pattern and pattern != "*":
-        qs = qs.filter(type__startswith=pattern[:-1]) if pattern.endswith(".*") else qs.filter(type=pattern)
-    if (since := _time(args, "since")) is not None:
+    qs = Event.objects.exclude(type=catalog.TEST_EVENT).filter(catalog.type_q(args.get("event_type")))
+    if (since := parse_time(args, "since")) is not None:
         qs = qs.filter(created__gte=since)
-    if (until := _time(args, "until")) is not None:
+    if (until := parse_time(args, "until")) is not None:
         qs = qs.filter(created__lt=until)
     events = [{"id": e.event_id, "event": e.type, "timestamp": e.created.isoformat(), "data": e.data}
               for e in qs[:args.get("limit", 100)]]
