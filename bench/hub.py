@@ -35,7 +35,7 @@ def manage(env: dict[str, str], *args: str) -> str:
 def running_hub(extra_env: dict[str, str] | None = None, *, worker: bool = False, dispatcher: bool = False):
     """Yield (base_url, token, env) for a fresh hub with demo data and an admin token.
 
-    worker=True also starts a django-q2 cluster, dispatcher=True the webhook dispatcher."""
+    worker=True also starts the worker (manage.py worker), dispatcher=True the webhook dispatcher."""
     with tempfile.TemporaryDirectory(prefix="axhub-bench-") as var:
         port = free_port()
         env = {**os.environ, "AX_VAR_DIR": var, "RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "WARNING",
@@ -49,7 +49,7 @@ def running_hub(extra_env: dict[str, str] | None = None, *, worker: bool = False
                                    "--port", str(port), "--no-access-log", "--log-level", "warning"],
                                   cwd=ROOT, env=env)]
         if worker:
-            procs.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
+            procs.append(subprocess.Popen([sys.executable, "manage.py", "worker"], cwd=ROOT, env=env,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         if dispatcher:
             procs.append(subprocess.Popen([sys.executable, "manage.py", "webhook_dispatcher"], cwd=ROOT, env=env,
