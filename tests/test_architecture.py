@@ -13,8 +13,8 @@ WIRING = {"asgi", "wsgi", "urls", "settings"}
 
 def _app(module: str) -> str | None:
     """The app of core/ a dotted module name belongs to; the helpers every app may use (db,
-    errors, env, jobs, jsoncodec, retention) count as one group, "core", and the project's
-    wiring (settings, urls, asgi, wsgi) as another, "project"."""
+    errors, env, jobs, jsoncodec, retention, spreadsheet) count as one group, "core", and the
+    project's wiring (settings, urls, asgi, wsgi) as another, "project"."""
     parts = module.split(".")
     if parts[0] != "core":
         return None

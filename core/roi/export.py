@@ -19,17 +19,11 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from core.roi.figures import Metrics, Row
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+from core.spreadsheet import FORMULA_STARTS, neutralise
 
 SHEET_TITLES = {"tool": "By tool", "user": "By user", "department": "By department", "day": "By day",
                 "week": "By week", "month": "By month"}
 INT, DEC1, DEC2, DAY, MONTH = "#,##0", "#,##0.0", "#,##0.00", "yyyy-mm-dd", "yyyy-mm"
-
-
-def neutralise(text: str) -> str:
-    """Text for a CSV cell: a leading apostrophe where a spreadsheet would see a formula."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 @dataclass(frozen=True)
