@@ -11,7 +11,7 @@ from django.template.defaultfilters import filesizeformat
 
 from core.imports.models import ImportJob
 from core.imports.services import MAX_BATCH_SIZE
-from core.imports.types import SPECS
+from core.imports.specs import SPECS
 
 FORMAT_CHOICES = [("", "From the file name"), *ImportJob.Format.choices]
 EXTENSIONS = {".csv": ImportJob.Format.CSV, ".xlsx": ImportJob.Format.XLSX}

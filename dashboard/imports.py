@@ -26,7 +26,7 @@ from core.accounts.roles import MCP_READ, MCP_WRITE, has_role
 from core.errors import ToolError
 from core.imports import services
 from core.imports.models import ImportJob
-from core.imports.types import SPECS
+from core.imports.specs import SPECS
 from dashboard.access import get_owned, owned_by, role_required, sees_everyones
 from dashboard.import_forms import ImportUploadForm
 

@@ -23,7 +23,7 @@ from django.utils import timezone
 from core.db import write_slot
 from core.imports.models import Dialect, ImportJob, ImportRowError
 from core.imports.readers import ImportFailure, open_rows, sniff_csv
-from core.imports.types import ImportSpec, Outcome, WriteContext, get_spec
+from core.imports.specs import ImportSpec, Outcome, WriteContext, get_spec
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from core.db import write_slot
 from core.errors import ToolError
 from core.imports.models import ImportJob
-from core.imports.types import get_spec
+from core.imports.specs import get_spec
 from core.jobs import requeue_waiting
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from typing import Any
 from core.accounts.roles import MCP_READ, MCP_WRITE
 from core.imports import services
 from core.imports.models import ImportJob
-from core.imports.types import SPECS
+from core.imports.specs import SPECS
 from core.tools.pipeline import CallContext
 from core.tools.registry import obj, register
 from core.tools.schemas import BASE64, BOOLEAN, COUNT, NO_NUL, STRING, TIMESTAMP, nullable, record, ref, text

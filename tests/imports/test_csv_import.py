@@ -116,7 +116,7 @@ def test_failed_rows_file_has_error_column_and_neutralised_formulas(writer, erp)
 
 
 def test_a_key_taken_after_the_check_fails_only_its_row(writer, erp, monkeypatch):
-    from core.imports.types import CustomersSpec
+    from core.imports.specs import CustomersSpec
 
     def check_then_race(self, outcomes):  # another writer creates C-81 right after the check
         Customer.objects.create(customer_account="C-81", name="Race", currency="EUR")

@@ -14,7 +14,7 @@ from core.audit.models import AuditEntry
 from core.erp.models import Customer, Item
 from core.events.models import Event
 from core.imports.models import Dialect
-from core.imports.types import CustomersSpec
+from core.imports.specs import CustomersSpec
 from core.webhooks.models import Delivery, Subscription
 from tests.imports.conftest import errors_of, run_import
 

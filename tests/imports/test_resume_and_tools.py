@@ -11,7 +11,7 @@ from core.erp.models import Customer
 from core.errors import ToolError
 from core.imports import engine, services, tasks
 from core.imports.models import ImportJob
-from core.imports.types import SPECS
+from core.imports.specs import SPECS
 from core.tools.pipeline import call_tool
 from tests.imports.conftest import xlsx_bytes
 
