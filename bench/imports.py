@@ -121,7 +121,7 @@ def _instrument() -> dict[str, list[float]]:
     """Wrap the engine's phases with wall and CPU timers (a few calls per chunk, so the
     overhead is negligible); returns name -> [wall s, cpu s, calls], times inclusive."""
     from core.events import bus
-    from core.imports import engine, types
+    from core.imports import engine, specs
 
     phases: dict[str, list[float]] = {}
 
@@ -146,12 +146,12 @@ def _instrument() -> dict[str, list[float]]:
     engine.count_rows = timed("  count_rows: first pass over the file", engine.count_rows)
     engine._validate = timed("  _validate: cells -> clean records",
                              engine._validate)
-    types.CustomersSpec.check = timed("  spec.check: existing accounts query", types.CustomersSpec.check)
+    specs.CustomersSpec.check = timed("  spec.check: existing accounts query", specs.CustomersSpec.check)
     engine._commit_chunk = timed("  _commit_chunk: write + checkpoint + commit", engine._commit_chunk)
-    types.CustomersSpec.write = timed("    spec.write", types.CustomersSpec.write)
-    types.ImportSpec.insert_new = timed("      insert_new: customer rows", types.ImportSpec.insert_new)
-    types.ImportSpec.audit = timed("      audit: audit rows", types.ImportSpec.audit)
-    types.publish_rows = timed("      publish_rows: events", types.publish_rows)
+    specs.CustomersSpec.write = timed("    spec.write", specs.CustomersSpec.write)
+    specs.ImportSpec.insert_new = timed("      insert_new: customer rows", specs.ImportSpec.insert_new)
+    specs.ImportSpec.audit = timed("      audit: audit rows", specs.ImportSpec.audit)
+    specs.publish_rows = timed("      publish_rows: events", specs.publish_rows)
     bus.deliver = timed("    on_commit deliver: webhook fan-out (none without subscriptions)", bus.deliver)
     return phases
 
