@@ -33,6 +33,19 @@ class JobRow(models.Model):
         abstract = True
         ordering = ["-created", "-id"]
 
+    # Each job model has its own `status` (with these values among its choices) and `total`.
+    FINISHED = ("completed", "failed", "cancelled")
+
+    @property
+    def done(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def percent(self) -> int:
+        if not self.total:  # not counted yet, or nothing to do
+            return 100 if self.status == "completed" else 0
+        return min(100, int(self.processed * 100 / self.total))
+
 
 def requeue_waiting(jobs: QuerySet, enqueue: Callable[[int], None], now: datetime | None = None) -> int:
     """Hand queued jobs whose task has waited JOB_REQUEUE_SECONDS to the broker once more.

@@ -66,16 +66,6 @@ class ImportJob(JobRow):
         return f"import {self.job_id} ({self.type}, {self.status})"
 
     @property
-    def done(self) -> bool:
-        return self.status in (self.Status.COMPLETED, self.Status.FAILED, self.Status.CANCELLED)
-
-    @property
-    def percent(self) -> int:
-        if not self.total:  # not counted yet, or an empty file
-            return 100 if self.status == self.Status.COMPLETED else 0
-        return min(100, int(self.processed * 100 / self.total))
-
-    @property
     def rows_per_second(self) -> float | None:
         if not self.started or not self.processed:
             return None

@@ -54,11 +54,3 @@ class BatchRun(JobRow):
 
     def __str__(self) -> str:
         return f"batch {self.batch_id} ({self.status}, {self.processed}/{self.total})"
-
-    @property
-    def done(self) -> bool:
-        return self.status in (self.Status.COMPLETED, self.Status.FAILED)
-
-    @property
-    def percent(self) -> int:
-        return int(self.processed * 100 / self.total) if self.total else 100
