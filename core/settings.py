@@ -42,7 +42,6 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
-PORT = env_int("PORT", 8000, minimum=1)
 WEB_THREADS = env_int("WEB_THREADS", 8, minimum=1)
 
 INSTALLED_APPS = [

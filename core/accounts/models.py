@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -32,12 +31,6 @@ class Profile(models.Model):
 
     def __str__(self) -> str:
         return f"profile of {self.user}"
-
-    @property
-    def effective_hourly_rate(self) -> Decimal | None:
-        if self.hourly_rate is not None:
-            return self.hourly_rate
-        return self.department.hourly_rate if self.department else None
 
 
 def hash_token(raw: str) -> str:
