@@ -9,7 +9,6 @@ from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
@@ -19,6 +18,7 @@ from core.audit.models import AuditEntry
 from dashboard.access import role_required
 from dashboard.batches import may_see_all_batches
 from dashboard.forms import AuditFilterForm
+from dashboard.htmx import render_page_or_fragment
 
 PAGE_SIZE = 50
 
@@ -42,10 +42,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "all_batches": may_see_all_batches(request.user),
         "usernames": get_user_model().objects.order_by("username").values_list("username", flat=True)[:500],
     }
-    template_name = "dashboard/audit.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template_name += "#rows"
-    return render(request, template_name, context)
+    return render_page_or_fragment(request, "dashboard/audit.html", "rows", context)
 
 
 CSV_COLUMNS = ["created", "tool", "username", "department", "via", "success", "error_code", "error_message",

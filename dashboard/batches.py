@@ -13,11 +13,9 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect
 
 from core.accounts.roles import MCP_ADMIN, MCP_READ, has_role
 from core.errors import ToolError
@@ -27,6 +25,7 @@ from core.tools.models import BatchRun
 from core.tools.pipeline import call_tool
 from dashboard.access import get_owned, owned_by, role_required, sees_everyones
 from dashboard.forms import BatchFilterForm, BatchForm
+from dashboard.htmx import redirect_page, render_page_or_fragment
 
 PAGE_SIZE = 25
 # Submitting a batch by hand from the dashboard is an administrator's tool; writers use the API.
@@ -61,10 +60,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
         "all_batches": may_see_all_batches(request.user),
         "may_submit": has_role(request.user, SUBMIT_ROLE),
     }
-    template_name = "dashboard/batches.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template_name += "#rows"
-    return render(request, template_name, context)
+    return render_page_or_fragment(request, "dashboard/batches.html", "rows", context)
 
 
 @dataclass
@@ -117,10 +113,7 @@ def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
         # While the batch runs the page polls a small fragment; the operations are listed once it is done.
         "operations": _operations(run, only_failed) if run.done else [],
     }
-    template_name = "dashboard/batch_detail.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template_name += "#live"
-    return render(request, template_name, context)
+    return render_page_or_fragment(request, "dashboard/batch_detail.html", "live", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -137,11 +130,8 @@ def batch_new(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _submitted_message(output))
             url = reverse("dashboard:batch_detail", args=[output["batch_id"]])
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-    template_name = "dashboard/batch_new.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template_name += "#form"
-    return render(request, template_name, {"form": form})
+            return redirect_page(request, url)
+    return render_page_or_fragment(request, "dashboard/batch_new.html", "form", {"form": form})
 
 
 def _submitted_message(output: dict[str, Any]) -> str:

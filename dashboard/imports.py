@@ -14,13 +14,11 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect
 
 from core.accounts.roles import MCP_READ, MCP_WRITE, has_role
 from core.errors import ToolError
@@ -28,6 +26,7 @@ from core.imports import services
 from core.imports.models import ImportJob
 from core.imports.specs import SPECS
 from dashboard.access import get_owned, owned_by, role_required, sees_everyones
+from dashboard.htmx import redirect_page, render_page_or_fragment
 from dashboard.import_forms import ImportUploadForm
 
 PAGE_SIZE = 25
@@ -85,10 +84,7 @@ def import_list(request: HttpRequest) -> HttpResponse:
         "upload_form": ImportUploadForm() if may_upload else None,
         "types": list(SPECS.values()),
     }
-    template_name = "dashboard/imports/list.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template_name += "#rows"
-    return render(request, template_name, context)
+    return render_page_or_fragment(request, "dashboard/imports/list.html", "rows", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -111,11 +107,8 @@ def import_new(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Import {job.job_id} of {job.original_name or 'the file'} is queued.")
             url = reverse("dashboard:import_detail", args=[job.job_id])
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-    template_name = "dashboard/imports/new.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template_name += "#form"
-    return render(request, template_name, {"form": form})
+            return redirect_page(request, url)
+    return render_page_or_fragment(request, "dashboard/imports/new.html", "form", {"form": form})
 
 
 @require_GET
@@ -136,10 +129,7 @@ def import_detail(request: HttpRequest, job_id: str) -> HttpResponse:
         "may_resume": may_write and not job.last_error.startswith(services.FILE_ERRORS) and (
             job.status in (ImportJob.Status.FAILED, ImportJob.Status.CANCELLED) or interrupted),
     }
-    template_name = "dashboard/imports/detail.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template_name += "#live"
-    return render(request, template_name, context)
+    return render_page_or_fragment(request, "dashboard/imports/detail.html", "live", context)
 
 
 # ---- actions --------------------------------------------------------------------------------
@@ -153,7 +143,7 @@ def _act(request: HttpRequest, job_id: str, action, done: str) -> HttpResponse:
     else:
         messages.success(request, done.format(job_id=job.job_id))
     url = reverse("dashboard:import_detail", args=[job.job_id])
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    return redirect_page(request, url)
 
 
 @require_POST

@@ -16,11 +16,10 @@ from django.contrib import messages
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.admin.utils import construct_change_message
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect
 
 from core.accounts.roles import MCP_ADMIN, STAKEHOLDER, has_role
 from core.errors import ToolError
@@ -31,6 +30,7 @@ from core.roi.rollup import ENVELOPE_TOOLS
 from core.tools.registry import all_tools
 from dashboard import roi_charts
 from dashboard.access import role_required
+from dashboard.htmx import redirect_page, render_page_or_fragment
 from dashboard.roi_forms import INTERVAL_LABELS, TABLE_LABELS, BaselineForm, RoiForm, presets
 from dashboard.vendor import allows_plotly
 
@@ -205,10 +205,7 @@ def roi_report(request: HttpRequest) -> HttpResponse:
             "xlsx_url": reverse("dashboard:roi_xlsx") + "?" + urlencode(query),
             "current_range": (start, end),
         })
-    template_name = "dashboard/roi/report.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template_name += "#view"
-    return render(request, template_name, context)
+    return render_page_or_fragment(request, "dashboard/roi/report.html", "view", context)
 
 
 def _download(content: bytes, content_type: str, name: str) -> HttpResponse:
@@ -269,10 +266,9 @@ def _baselines_page(request: HttpRequest, *, invalid: BaselineForm | None = None
         "missing": [tool.name for tool in all_tools() if tool.name not in known and tool.name not in ENVELOPE_TOOLS],
         "show_admin_link": request.user.is_staff,
     }
-    template_name = "dashboard/roi/baselines.html"
-    if request.htmx and not request.htmx.history_restore_request and request.method == "GET":
-        template_name += "#rows"
-    return render(request, template_name, context, status=status)
+    # A refused save answers with the whole page, its errors beside the row.
+    return render_page_or_fragment(request, "dashboard/roi/baselines.html", "rows" if request.method == "GET" else None,
+                                   context, status=status)
 
 
 def _log(request: HttpRequest, baseline: Baseline, form: BaselineForm, action: int) -> None:
@@ -283,7 +279,7 @@ def _log(request: HttpRequest, baseline: Baseline, form: BaselineForm, action: i
 
 def _saved(request: HttpRequest, baseline: Baseline) -> HttpResponse:
     url = reverse("dashboard:roi_baselines") + f"#baseline-{baseline.pk}"
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    return redirect_page(request, url)
 
 
 @require_GET

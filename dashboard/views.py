@@ -18,6 +18,7 @@ from core.tools.models import BatchRun
 from core.tools.registry import all_tools
 from dashboard.access import role_required
 from dashboard.batches import may_see_all_batches, visible_batches
+from dashboard.htmx import render_page_or_fragment
 from dashboard.nav import links_for
 
 RECENT_ENTRIES = 12
@@ -58,10 +59,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         # The processes' health, as `manage.py health` and /healthz judge it: for admins only.
         "health": health.check() if has_role(request.user, MCP_ADMIN) else None,
     }
-    template_name = "dashboard/overview.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template_name += "#live"
-    return render(request, template_name, context)
+    return render_page_or_fragment(request, "dashboard/overview.html", "live", context)
 
 
 @require_GET
@@ -70,7 +68,4 @@ def overview(request: HttpRequest) -> HttpResponse:
 def tools(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     found = [t for t in all_tools() if not query or query.lower() in f"{t.name} {t.description}".lower()]
-    template_name = "dashboard/tools.html"
-    if request.htmx and not request.htmx.history_restore_request:
-        template_name += "#rows"
-    return render(request, template_name, {"tools": found, "q": query})
+    return render_page_or_fragment(request, "dashboard/tools.html", "rows", {"tools": found, "q": query})

@@ -12,12 +12,11 @@ from typing import Any
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect
 
 from core.accounts.roles import MCP_ADMIN
 from core.errors import ToolError
@@ -29,6 +28,7 @@ from core.webhooks import delivery as sending
 from core.webhooks import services
 from core.webhooks.models import Delivery, Subscription
 from dashboard.access import role_required
+from dashboard.htmx import redirect_page, render_page_or_fragment
 from dashboard.webhook_forms import DeliveryFilterForm, EventFilterForm, SubscriptionForm
 
 PAGE_SIZE = 25
@@ -47,7 +47,7 @@ def _fragment(request: HttpRequest, template_name: str, partial: str) -> str:
 
 
 def _redirect(request: HttpRequest, url: str) -> HttpResponse:
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    return redirect_page(request, url)
 
 
 def _get_subscription_for_user(user, subscription_id: str) -> Subscription:
@@ -78,7 +78,7 @@ def subscription_list(request: HttpRequest) -> HttpResponse:
     subs = services.with_stats(Subscription.objects.all())
     page = Paginator(subs, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"page": page, "polling": any(s.pending for s in page), "publish_failures": bus.failure_summary()}
-    return render(request, _fragment(request, "dashboard/webhooks/subscriptions.html", "rows"), context)
+    return render_page_or_fragment(request, "dashboard/webhooks/subscriptions.html", "rows", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -109,7 +109,7 @@ def _detail_context(request: HttpRequest, sub: Subscription, form: SubscriptionF
 @vary_on_headers("HX-Request")
 def subscription_detail(request: HttpRequest, subscription_id: str) -> HttpResponse:
     sub = _get_subscription_for_user(request.user, subscription_id)
-    return render(request, _fragment(request, "dashboard/webhooks/subscription_detail.html", "live"),
+    return render_page_or_fragment(request, "dashboard/webhooks/subscription_detail.html", "live",
                   _detail_context(request, sub))
 
 
@@ -125,7 +125,7 @@ def subscription_edit(request: HttpRequest, subscription_id: str) -> HttpRespons
             form.add_error(None, _error(error))
         else:
             messages.success(request, "Subscription saved.")
-            return _redirect(request, reverse("dashboard:webhook_detail", args=[sub.subscription_id]))
+            return redirect_page(request, reverse("dashboard:webhook_detail", args=[sub.subscription_id]))
     return render(request, "dashboard/webhooks/subscription_detail.html", _detail_context(request, sub, form),
                   status=422)
 
@@ -154,17 +154,17 @@ def subscription_action(request: HttpRequest, subscription_id: str, action: str)
         elif action == "test":
             sent = _tool(request, "ax_send_test_webhook", key)
             messages.success(request, "Test event sent.")
-            return _redirect(request, reverse("dashboard:webhook_delivery", args=[sent["delivery_id"]]))
+            return redirect_page(request, reverse("dashboard:webhook_delivery", args=[sent["delivery_id"]]))
         elif action == "retry_failed":
             retried = _tool(request, "ax_retry_webhook_delivery", key)["retried"]
             messages.success(request, f"{retried} failed deliver{'y' if retried == 1 else 'ies'} queued again.")
         else:
             _tool(request, "ax_unsubscribe_webhook", key)
             messages.success(request, f"Subscription {sub.subscription_id} deleted.")
-            return _redirect(request, reverse("dashboard:webhooks"))
+            return redirect_page(request, reverse("dashboard:webhooks"))
     except ToolError as error:
         messages.error(request, _error(error))
-    return _redirect(request, detail)
+    return redirect_page(request, detail)
 
 
 # ---- deliveries ---------------------------------------------------------------------------------
@@ -178,7 +178,7 @@ def delivery_list(request: HttpRequest) -> HttpResponse:
     rows = form.filter(Delivery.objects.select_related("subscription", "event"))
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"form": form, "page": page, "polling": any(d.status in OPEN for d in page)}
-    return render(request, _fragment(request, "dashboard/webhooks/deliveries.html", "rows"), context)
+    return render_page_or_fragment(request, "dashboard/webhooks/deliveries.html", "rows", context)
 
 
 @require_GET
@@ -188,7 +188,7 @@ def delivery_detail(request: HttpRequest, delivery_id: str) -> HttpResponse:
     found = _get_delivery_for_user(request.user, delivery_id)
     context = {"d": found, "attempts": list(found.attempt_rows.all()), "polling": found.status in OPEN,
                "payload": sending.payload(found.event).decode()}
-    return render(request, _fragment(request, "dashboard/webhooks/delivery_detail.html", "live"), context)
+    return render_page_or_fragment(request, "dashboard/webhooks/delivery_detail.html", "live", context)
 
 
 @require_POST
@@ -203,7 +203,7 @@ def delivery_retry(request: HttpRequest, delivery_id: str) -> HttpResponse:
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=False):
         back = reverse("dashboard:webhook_delivery", args=[found.delivery_id])
-    return _redirect(request, back)
+    return redirect_page(request, back)
 
 
 # ---- events -------------------------------------------------------------------------------------
@@ -218,4 +218,4 @@ def event_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"form": form, "page": page, "publish_failures": bus.failure_summary(),
                "not_fanned_out": Event.objects.filter(fanned_out=False).count()}
-    return render(request, _fragment(request, "dashboard/webhooks/events.html", "rows"), context)
+    return render_page_or_fragment(request, "dashboard/webhooks/events.html", "rows", context)
