@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
 from django.db import DEFAULT_DB_ALIAS, connections
+
+from tests.waiting import wait_until
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -42,11 +43,9 @@ def serve() -> Iterator[str]:
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"livehub-{port}", daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the live hub did not start (see the uvicorn log above)")
-            time.sleep(0.01)
+        wait_until(lambda: server.started or not thread.is_alive(), START_TIMEOUT, "the live hub to start")
+        if not server.started:
+            raise RuntimeError("the live hub did not start (see the uvicorn log above)")
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True

@@ -1,17 +1,21 @@
-"""Polling for tests that wait on another thread or process."""
+"""The one way tests wait on another thread or process: poll a condition, never sleep a guess."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
-def wait_until(condition: Callable[[], Any], timeout: float = 10.0) -> bool:
-    """True as soon as condition() is truthy, False if it is not within timeout seconds."""
+def wait_until(condition: Callable[[], T], timeout: float = 10.0,
+               what: str | Callable[[], str] = "the condition") -> T:
+    """condition()'s first truthy value, polled every 10 ms. After `timeout` seconds the test
+    fails, naming `what` it waited for (a callable is asked then, to describe the state)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:g} s in vain for {what() if callable(what) else what}")
+        time.sleep(0.01)
+    return value

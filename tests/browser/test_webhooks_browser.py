@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from core.tools.pipeline import call_tool
 from core.webhooks import dispatcher, services
 from tests.browser.conftest import login, screenshot
-from tests.webhooks.conftest import wait_until
+from tests.waiting import wait_until
 from tests.webhooks.receiver import serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

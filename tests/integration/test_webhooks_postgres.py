@@ -16,7 +16,7 @@ from django.db import connection
 from core.events import bus
 from core.webhooks import dispatcher, services
 from core.webhooks.models import Delivery
-from tests.webhooks.conftest import wait_until
+from tests.waiting import wait_until
 from tests.webhooks.receiver import serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

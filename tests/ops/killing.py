@@ -63,10 +63,10 @@ def assert_new_work_completes(worker: LiveWorker, user, tag: str) -> None:
     started = time.monotonic()
     job_id = submit_import(user, tag)
     batch_id = submit_batch(user, f"{tag}-BATCH")
-    assert wait_until(lambda: import_status(job_id) == "completed", WITHIN), \
-        f"import still {import_status(job_id)} after {WITHIN} s; heartbeat: {worker.heartbeat().__dict__}"
-    assert wait_until(lambda: batch_status(batch_id) == "completed", WITHIN - (time.monotonic() - started)), \
-        f"batch still {batch_status(batch_id)}"
+    wait_until(lambda: import_status(job_id) == "completed", WITHIN,
+               lambda: f"the import (still {import_status(job_id)}; heartbeat: {worker.heartbeat().__dict__})")
+    wait_until(lambda: batch_status(batch_id) == "completed", WITHIN - (time.monotonic() - started),
+               lambda: f"the batch (still {batch_status(batch_id)})")
     assert Customer.objects.filter(customer_account__startswith=f"{tag}-").count() == 21
 
 
@@ -75,14 +75,14 @@ def kill_mid_import_and_resume(worker: LiveWorker, user) -> None:
     its checkpoint: every row once, none twice."""
     rows = 6000
     job_id = submit_import(user, "MID", rows=rows, batch_size=20)
-    assert wait_until(lambda: ImportJob.objects.get(job_id=job_id).processed > 0, WITHIN)
+    wait_until(lambda: ImportJob.objects.get(job_id=job_id).processed > 0, WITHIN)
     kill(worker.cluster_children())
     job = ImportJob.objects.get(job_id=job_id)
     assert job.status == "running" and job.processed < rows, "the import finished before the kill"
     # Once the job's heartbeat is stale (IMPORT_STALE_SECONDS=5 here and in the worker) the
     # recovery schedule would find it within a minute; here it is called directly.
-    assert wait_until(lambda: imports.recover_stale() == {"resumed": 1, "failed": 0, "requeued": 0}, WITHIN)
-    assert wait_until(lambda: import_status(job_id) == "completed", WITHIN)
+    wait_until(lambda: imports.recover_stale() == {"resumed": 1, "failed": 0, "requeued": 0}, WITHIN)
+    wait_until(lambda: import_status(job_id) == "completed", WITHIN)
     job = ImportJob.objects.get(job_id=job_id)
     assert (job.successful, job.failed, job.attempts) == (rows, 0, 2)
     assert Customer.objects.filter(customer_account__startswith="MID-").count() == rows

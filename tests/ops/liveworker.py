@@ -49,7 +49,7 @@ class LiveWorker:
             return bool(row and row.probe_done and row.probe_sent and row.probe_done >= row.probe_sent
                         and row.probe_sent.timestamp() >= since)
 
-        return wait_until(probed, timeout)
+        return wait_until(probed, timeout, "a worker to run a probe sent after now")
 
 
 def worker_env(**extra: str) -> dict[str, str]:
@@ -70,8 +70,8 @@ def live_worker(**extra_env: str) -> Iterator[LiveWorker]:
                             start_new_session=True)
     worker = LiveWorker(proc)
     try:
-        assert wait_until(lambda: worker.heartbeat() is not None and worker.heartbeat().probe_done, 60), \
-            "the worker did not start taking tasks"
+        wait_until(lambda: worker.heartbeat() is not None and worker.heartbeat().probe_done, 60,
+                   "the worker to start taking tasks")
         yield worker
     finally:
         tree = descendants(proc.pid)

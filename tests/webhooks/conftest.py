@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -86,15 +85,3 @@ def running_dispatcher():
     yield thread
     stop.set()
     thread.join(10)
-
-
-def wait_until(condition, timeout: float = 10.0, interval: float = 0.01):
-    """Poll `condition` until it returns something truthy; fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.webhooks.models import Attempt, Delivery
-from tests.webhooks.conftest import wait_until
+from tests.waiting import wait_until
 from tests.webhooks.helpers import body, order, subscribe, verify
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,7 +38,7 @@ def test_with_worker_sender_a_django_q2_task_is_enqueued_on_commit(erp, writer, 
     order(writer)
     assert len(worker.tokens) == 1  # no dispatcher involved: enqueued when the order committed
     verify(secret, receiver.wait_for(1)[0])
-    assert wait_until(lambda: Delivery.objects.filter(status="succeeded").exists())
+    wait_until(lambda: Delivery.objects.filter(status="succeeded").exists())
 
 
 def _statuses(*codes, headers=None):
@@ -68,7 +68,7 @@ def test_retry_after_is_honoured_when_longer_than_the_backoff(erp, writer, recei
     order(writer)
     first, second = receiver.wait_for(2)
     assert 1.0 <= second.monotonic - first.monotonic < 1.3
-    assert wait_until(lambda: Delivery.objects.filter(status="succeeded").exists())
+    wait_until(lambda: Delivery.objects.filter(status="succeeded").exists())
 
 
 def test_after_the_last_retry_the_delivery_is_dead_lettered(erp, writer, admin, receiver, running_dispatcher):

@@ -11,7 +11,7 @@ from django.conf import settings as django_settings
 from core.webhooks import clock, dispatcher
 from core.webhooks.delivery import INTERRUPTED_ERROR, attempt, interrupted, load_claimed, record
 from core.webhooks.models import Attempt, Delivery
-from tests.webhooks.conftest import wait_until
+from tests.waiting import wait_until
 from tests.webhooks.helpers import order, subscribe
 
 pytestmark = pytest.mark.django_db(transaction=True)

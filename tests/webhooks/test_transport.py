@@ -13,7 +13,7 @@ import pytest
 
 from core.webhooks import transport
 from core.webhooks.models import Attempt
-from tests.webhooks.conftest import wait_until
+from tests.waiting import wait_until
 from tests.webhooks.helpers import order, subscribe
 
 

@@ -10,7 +10,7 @@ import pytest
 from core.errors import ToolError
 from core.webhooks import services, urlcheck
 from core.webhooks.models import Delivery
-from tests.webhooks.conftest import wait_until
+from tests.waiting import wait_until
 from tests.webhooks.helpers import order, subscribe
 
 REFUSED = [
