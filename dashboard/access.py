@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django_htmx.http import HttpResponseClientRedirect
 
-from core.accounts.roles import MCP_ADMIN, has_role
+from core.accounts.roles import has_role, may_see_all, owned_by_or_admin, role_level
 
 
 def role_required(role: str):
@@ -38,12 +38,12 @@ def role_required(role: str):
 
 
 def sees_everyones(user) -> bool:
-    """Admins see every user's batches and imports; everyone else sees their own."""
-    return has_role(user, MCP_ADMIN)
+    """Batches and imports: core.accounts.roles.may_see_all, for the logged-in user."""
+    return may_see_all(role_level(user))
 
 
 def owned_by(queryset: QuerySet, user) -> QuerySet:
-    return queryset if sees_everyones(user) else queryset.filter(user=user)
+    return owned_by_or_admin(queryset, user, role_level(user))
 
 
 def get_owned(queryset: QuerySet, user, what: str, **lookup):

@@ -15,8 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from core.accounts.roles import MCP_READ
 from core.audit.models import AuditEntry
-from dashboard.access import role_required
-from dashboard.batches import may_see_all_batches
+from dashboard.access import role_required, sees_everyones
 from dashboard.forms import AuditFilterForm
 from dashboard.htmx import render_page_or_fragment
 
@@ -39,7 +38,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "form": form,
         "page": page,
         "filtered": any(request.GET.get(name) for name in form.fields),
-        "all_batches": may_see_all_batches(request.user),
+        "all_batches": sees_everyones(request.user),
         "usernames": get_user_model().objects.order_by("username").values_list("username", flat=True)[:500],
     }
     return render_page_or_fragment(request, "dashboard/audit.html", "rows", context)

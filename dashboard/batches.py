@@ -11,7 +11,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -32,14 +31,6 @@ PAGE_SIZE = 25
 SUBMIT_ROLE = MCP_ADMIN
 
 
-def may_see_all_batches(user) -> bool:
-    return sees_everyones(user)
-
-
-def visible_batches(user) -> QuerySet[BatchRun]:
-    return owned_by(BatchRun.objects.all(), user)
-
-
 def _get_batch_for_user(user, batch_id: str) -> BatchRun:
     return get_owned(BatchRun.objects, user, "batch", batch_id=batch_id)
 
@@ -50,14 +41,15 @@ def _get_batch_for_user(user, batch_id: str) -> BatchRun:
 def batch_list(request: HttpRequest) -> HttpResponse:
     form = BatchFilterForm(request.GET)
     form.is_valid()
-    runs = form.filter(visible_batches(request.user)).select_related("user").defer("requests", "results")
+    runs = form.filter(owned_by(BatchRun.objects.all(), request.user))
+    runs = runs.select_related("user").defer("requests", "results")
     page = Paginator(runs, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "form": form,
         "page": page,
         # The table polls itself while a batch on it is still moving, and stops once none is.
         "polling": any(not run.done for run in page),
-        "all_batches": may_see_all_batches(request.user),
+        "all_batches": sees_everyones(request.user),
         "may_submit": has_role(request.user, SUBMIT_ROLE),
     }
     return render_page_or_fragment(request, "dashboard/batches.html", "rows", context)

@@ -12,7 +12,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -33,10 +32,6 @@ PAGE_SIZE = 25
 ERRORS_PAGE_SIZE = 50
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def visible_imports(user) -> QuerySet[ImportJob]:
-    return owned_by(ImportJob.objects.all(), user)
 
 
 def _get_import_for_user(user, job_id: str) -> ImportJob:
@@ -72,7 +67,7 @@ def _interrupted(job: ImportJob) -> bool:
 @role_required(MCP_READ)
 @vary_on_headers("HX-Request")
 def import_list(request: HttpRequest) -> HttpResponse:
-    jobs = visible_imports(request.user).select_related("user")
+    jobs = owned_by(ImportJob.objects.all(), request.user).select_related("user")
     page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
     may_upload = has_role(request.user, MCP_WRITE)
     context = {

@@ -16,8 +16,7 @@ from core.audit.models import AuditEntry
 from core.ops import health
 from core.tools.models import BatchRun
 from core.tools.registry import all_tools
-from dashboard.access import role_required
-from dashboard.batches import may_see_all_batches, visible_batches
+from dashboard.access import owned_by, role_required, sees_everyones
 from dashboard.htmx import render_page_or_fragment
 from dashboard.nav import links_for
 
@@ -50,10 +49,10 @@ def overview(request: HttpRequest) -> HttpResponse:
         "counts": counts,
         "today": day_start.date(),
         "top_errors": today.filter(success=False).values("error_code").annotate(n=Count("id")).order_by("-n")[:5],
-        "active_batches": visible_batches(request.user).filter(
+        "active_batches": owned_by(BatchRun.objects.all(), request.user).filter(
             status__in=[BatchRun.Status.QUEUED, BatchRun.Status.RUNNING]).count(),
         "recent": AuditEntry.objects.all()[:RECENT_ENTRIES],
-        "all_batches": may_see_all_batches(request.user),
+        "all_batches": sees_everyones(request.user),
         "areas": [link for link in links_for(request.user) if link.area.on_overview],
         "updated": now,
         # The processes' health, as `manage.py health` and /healthz judge it: for admins only.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
 
 MCP_READ = "MCP_Read"
 MCP_WRITE = "MCP_Write"
@@ -38,6 +39,17 @@ def has_role(user: AbstractBaseUser | AnonymousUser, role: str) -> bool:
     if role == STAKEHOLDER:
         return role_level(user) >= ROLE_LEVEL[MCP_ADMIN] or STAKEHOLDER in group_names(user)
     return role_level(user) >= ROLE_LEVEL[role]
+
+
+def may_see_all(level: int) -> bool:
+    """Who sees whose batches and imports, the same in the dashboard, the API and MCP: an
+    admin sees every user's, everyone else only their own."""
+    return level >= ROLE_LEVEL[MCP_ADMIN]
+
+
+def owned_by_or_admin(rows: QuerySet, user: AbstractBaseUser, level: int) -> QuerySet:
+    """The rows (of a model with a `user` field) a caller at role `level` may see."""
+    return rows if may_see_all(level) else rows.filter(user=user)
 
 
 def primary_role(user: AbstractBaseUser | AnonymousUser) -> str | None:

@@ -17,12 +17,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.accounts.roles import owned_by_or_admin
 from core.db import write_slot
 from core.errors import ToolError
 from core.imports.models import ImportJob
 from core.imports.specs import get_spec
 from core.jobs import requeue_waiting
-from core.spreadsheet import neutralise
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,8 @@ def submit(user, *, type: str, fmt: str, content: bytes, filename: str = "", val
 
 
 def get_for_user(user, job_id: str, role_level: int) -> ImportJob:
-    job = ImportJob.objects.filter(job_id=job_id).first()
-    if job is None or (job.user_id != user.pk and role_level < 3):
+    job = owned_by_or_admin(ImportJob.objects.all(), user, role_level).filter(job_id=job_id).first()
+    if job is None:
         raise ToolError("IMPORT_NOT_FOUND", f"import job {job_id!r} does not exist", field="job_id")
     return job
 
@@ -164,6 +164,11 @@ def recover_stale() -> dict[str, int]:
     return {"resumed": resumed, "failed": failed, "requeued": requeued}
 
 
+def _neutralise(value: str) -> str:
+    # A cell starting like a formula must not run when the file is opened in a spreadsheet.
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def failed_rows_csv(job: ImportJob) -> bytes:
     """The rows that failed, as read, with an error column: fix them and upload again."""
     spec = get_spec(job.type)
@@ -182,7 +187,7 @@ def failed_rows_csv(job: ImportJob) -> bytes:
     if current is not None:
         rows.append((current, data or {}, messages))
     for line, data, messages in rows:
-        writer.writerow([line, *[neutralise(str(data.get(c, ""))) for c in columns], neutralise("; ".join(messages))])
+        writer.writerow([line, *[_neutralise(str(data.get(c, ""))) for c in columns], _neutralise("; ".join(messages))])
     return out.getvalue().encode("utf-8-sig")
 
 

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
+from core.accounts.roles import owned_by_or_admin
 from core.db import write_slot
 from core.errors import ToolError
 from core.jobs import requeue_waiting
@@ -291,9 +292,7 @@ def _enqueue_run(run_pk: int) -> None:
 
 
 def get_for_user(user, batch_id: str, role_level: int) -> BatchRun:
-    from core.accounts.roles import ROLE_LEVEL
-
-    run = BatchRun.objects.filter(batch_id=batch_id).first()
-    if run is None or (run.user_id != user.pk and role_level < ROLE_LEVEL["MCP_Admin"]):
+    run = owned_by_or_admin(BatchRun.objects.all(), user, role_level).filter(batch_id=batch_id).first()
+    if run is None:
         raise ToolError("BATCH_NOT_FOUND", f"batch {batch_id!r} does not exist", field="batch_id")
     return run
