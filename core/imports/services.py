@@ -23,6 +23,7 @@ from core.errors import ToolError
 from core.imports.models import ImportJob
 from core.imports.specs import get_spec
 from core.jobs import requeue_waiting
+from core.spreadsheet import neutralise
 
 log = logging.getLogger(__name__)
 
@@ -164,11 +165,6 @@ def recover_stale() -> dict[str, int]:
     return {"resumed": resumed, "failed": failed, "requeued": requeued}
 
 
-def _neutralise(value: str) -> str:
-    # A cell starting like a formula must not run when the file is opened in a spreadsheet.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def failed_rows_csv(job: ImportJob) -> bytes:
     """The rows that failed, as read, with an error column: fix them and upload again."""
     spec = get_spec(job.type)
@@ -187,7 +183,7 @@ def failed_rows_csv(job: ImportJob) -> bytes:
     if current is not None:
         rows.append((current, data or {}, messages))
     for line, data, messages in rows:
-        writer.writerow([line, *[_neutralise(str(data.get(c, ""))) for c in columns], _neutralise("; ".join(messages))])
+        writer.writerow([line, *[neutralise(str(data.get(c, ""))) for c in columns], neutralise("; ".join(messages))])
     return out.getvalue().encode("utf-8-sig")
 
 
