@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.utils import timezone
 
 _offset = timedelta(0)
-_source: Callable[[], datetime] = timezone.now
+_frozen: datetime | None = None
 
 
 def now() -> datetime:
-    return _source() + _offset
+    return (_frozen or timezone.now()) + _offset
 
 
 def advance(delta: timedelta) -> None:
@@ -21,6 +20,13 @@ def advance(delta: timedelta) -> None:
     _offset += delta
 
 
+def freeze() -> None:
+    """Stop the clock where it is, so that the time between two moments is exactly what the code
+    made it, however long the work in between took (tests). reset() starts it again."""
+    global _frozen
+    _frozen = timezone.now()
+
+
 def reset() -> None:
-    global _offset
-    _offset = timedelta(0)
+    global _offset, _frozen
+    _offset, _frozen = timedelta(0), None

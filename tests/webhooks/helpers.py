@@ -10,6 +10,7 @@ from standardwebhooks import Webhook
 from core.tools.pipeline import call_tool
 from core.webhooks import services
 from core.webhooks.models import Delivery
+from tests.waiting import wait_until
 
 ORDER = {"customer_account": "CUST-001", "lines": [{"item_id": "ITEM-001", "quantity": 2}]}
 
@@ -32,6 +33,12 @@ def verify(secret: str | bytes, received) -> dict:
 
 def body(received) -> dict:
     return json.loads(received.body)
+
+
+def attempted(n: int) -> Delivery:
+    """The delivery once its n-th attempt is recorded."""
+    return wait_until(lambda: Delivery.objects.filter(attempts__gte=n).exclude(status="sending").first(),
+                      what=f"attempt {n} to be recorded")
 
 
 def delivery_of(sub) -> Delivery:

@@ -17,7 +17,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 @dataclass
 class Received:
     at: float  # time.time() at arrival
-    monotonic: float
     path: str
     headers: dict[str, str]
     body: bytes
@@ -71,7 +70,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             headers = {k.lower(): v for k, v in self.headers.items()}
-            n = receiver.record(Received(time.time(), time.monotonic(), self.path, headers, body))
+            n = receiver.record(Received(time.time(), self.path, headers, body))
             status, extra, payload, *rest = receiver.respond(n, headers, body)
             if rest and rest[0]:
                 time.sleep(rest[0])

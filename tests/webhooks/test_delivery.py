@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from core.webhooks import clock
 from core.webhooks.models import Attempt, Delivery
 from tests.waiting import wait_until
-from tests.webhooks.helpers import body, order, subscribe, verify
+from tests.webhooks.helpers import attempted, body, order, subscribe, verify
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,26 +51,35 @@ def _statuses(*codes, headers=None):
     return respond
 
 
-def test_failures_are_retried_at_backoff_doubling_each_time(erp, writer, receiver, running_dispatcher):
+def test_failures_are_retried_at_backoff_doubling_each_time(erp, writer, receiver, worker):
     receiver.respond = _statuses(500, 502, 503, 200)
-    sub, _ = subscribe(receiver.url, retry_policy={"max_retries": 3, "backoff_ms": 200})
+    subscribe(receiver.url, retry_policy={"max_retries": 3, "backoff_ms": 200})
+    clock.freeze()
     order(writer)
-    got = receiver.wait_for(4)
-    gaps = [b.monotonic - a.monotonic for a, b in zip(got, got[1:], strict=False)]
-    for gap, expected in zip(gaps, (0.2, 0.4, 0.8), strict=True):
-        assert expected <= gap < expected + 0.3, gaps  # on time: within 300 ms of the due moment
-    assert len({r.headers["webhook-id"] for r in got}) == 1  # stable across retries
+    waits = []
+    for n in (1, 2, 3):
+        worker.dispatch()
+        delivery = attempted(n)
+        waits.append(delivery.next_attempt_at - delivery.last_attempt_at)
+        clock.advance(delivery.next_attempt_at - clock.now())
+    worker.dispatch()
     delivery = wait_until(lambda: Delivery.objects.filter(status="succeeded").first())
+    assert waits == [timedelta(milliseconds=200), timedelta(milliseconds=400), timedelta(milliseconds=800)]
     assert delivery.attempts == 4
     assert [a.status_code for a in delivery.attempt_rows.all()] == [500, 502, 503, 200]
+    assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1  # stable across retries
 
 
-def test_retry_after_is_honoured_when_longer_than_the_backoff(erp, writer, receiver, running_dispatcher):
+def test_retry_after_is_honoured_when_longer_than_the_backoff(erp, writer, receiver, worker):
     receiver.respond = _statuses(429, 200, headers={"Retry-After": "1"})
     subscribe(receiver.url, retry_policy={"max_retries": 3, "backoff_ms": 100})
+    clock.freeze()
     order(writer)
-    first, second = receiver.wait_for(2)
-    assert 1.0 <= second.monotonic - first.monotonic < 1.3
+    worker.dispatch()
+    delivery = attempted(1)
+    assert delivery.next_attempt_at - delivery.last_attempt_at == timedelta(seconds=1)
+    clock.advance(timedelta(seconds=1))
+    worker.dispatch()
     wait_until(lambda: Delivery.objects.filter(status="succeeded").exists())
 
 

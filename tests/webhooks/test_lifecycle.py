@@ -17,30 +17,27 @@ from core.tools.pipeline import call_tool
 from core.webhooks import clock, dispatcher, services
 from core.webhooks.models import Attempt, Delivery
 from tests.waiting import wait_until
-from tests.webhooks.helpers import order, subprocess_env, subscribe, verify
+from tests.webhooks.helpers import attempted, order, subprocess_env, subscribe, verify
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _attempts(n: int) -> Delivery:
-    return wait_until(lambda: Delivery.objects.filter(attempts__gte=n).exclude(status="sending").first())
 
 
 def test_default_policy_retries_after_1_2_and_4_seconds(erp, writer, receiver, worker):
     receiver.respond = lambda n, h, b: (503, {}, b"")
     sub, _ = subscribe(receiver.url, retry_policy=None)
     assert sub.retry_policy.as_dict() == {"max_retries": 3, "backoff_ms": 1000}
+    clock.freeze()
     order(writer)
     worker.dispatch()
     waits = []
     for n in (1, 2, 3):
-        delivery = _attempts(n)
-        waits.append(round((delivery.next_attempt_at - delivery.last_attempt_at).total_seconds()))
+        delivery = attempted(n)
+        waits.append(delivery.next_attempt_at - delivery.last_attempt_at)
         clock.advance(delivery.next_attempt_at - clock.now())
         worker.dispatch()
-    delivery = _attempts(4)
-    assert waits == [1, 2, 4]
+    delivery = attempted(4)
+    assert waits == [timedelta(seconds=1), timedelta(seconds=2), timedelta(seconds=4)]
     assert delivery.status == "failed" and len(receiver.requests) == 4
 
 
@@ -50,7 +47,7 @@ def test_no_automatic_retry_reaches_past_7_days_and_the_subscription_is_disabled
     order(writer)
     worker.dispatch()
     n = 1
-    while (delivery := _attempts(n)).status == "pending":
+    while (delivery := attempted(n)).status == "pending":
         clock.advance(delivery.next_attempt_at - clock.now())
         worker.dispatch()
         n += 1
