@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
 
-from core.accounts.models import ApiToken, Department
+from core.accounts.models import Department
 from core.accounts.roles import MCP_ADMIN, MCP_READ, MCP_WRITE, STAKEHOLDER
 from core.accounts.services import create_user
 from core.erp.models import Customer, ExchangeRate, Item
 from core.tools import breaker
+from tests.helpers import make_api
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +34,14 @@ def department(db):
 @pytest.fixture
 def admin(db, department):
     return create_user("admin", MCP_ADMIN, password="admin-pass-1", department=department)
+
+
+@pytest.fixture
+def staff_admin(admin):
+    """The admin as `seed_demo` makes it: MCP_Admin and a Django superuser."""
+    admin.is_staff = admin.is_superuser = True
+    admin.save(update_fields=["is_staff", "is_superuser"])
+    return admin
 
 
 @pytest.fixture
@@ -73,30 +81,6 @@ def erp(db):
         "lamp": Item.objects.create(item_id="ITEM-003", name="Lamp", unit_price=Decimal("19.99"), on_hand=0),
     }
     return {**customers, **items}
-
-
-class ApiClient:
-    """A Django test client that speaks the tool API with a Bearer token."""
-
-    def __init__(self, client, raw_token: str) -> None:
-        self.client = client
-        self.token = raw_token
-
-    def call(self, tool: str, arguments=None, *, key: str | None = None, raw: bytes | str | None = None,
-             content_type: str = "application/json"):
-        headers = {"Authorization": f"Bearer {self.token}"}
-        if key:
-            headers["Idempotency-Key"] = key
-        body = raw if raw is not None else json.dumps(arguments if arguments is not None else {})
-        return self.client.post(f"/api/tools/{tool}", data=body, content_type=content_type, headers=headers)
-
-    def get(self, path: str):
-        return self.client.get(path, headers={"Authorization": f"Bearer {self.token}"})
-
-
-def make_api(client, user, role: str) -> ApiClient:
-    _, raw = ApiToken.issue(user, role)
-    return ApiClient(client, raw)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from django.forms.models import model_to_dict
 
 from core.accounts.models import TOKEN_PREFIX, ApiToken
 from core.accounts.roles import MCP_ADMIN, MCP_READ, MCP_WRITE, role_level
-from tests.conftest import ApiClient
+from tests.helpers import ApiClient
 
 
 def create_token(*args: str) -> str:

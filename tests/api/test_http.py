@@ -16,7 +16,7 @@ from core.audit.models import AuditEntry
 from core.erp.models import Customer, SalesOrder
 from core.tools import ratelimit
 from core.tools.registry import all_tools
-from tests.conftest import make_api
+from tests.helpers import make_api
 
 ORDER = {"customer_account": "CUST-001", "lines": [{"item_id": "ITEM-001", "quantity": 2}]}
 

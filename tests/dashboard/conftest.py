@@ -11,14 +11,7 @@ from django.utils import timezone
 
 from core.audit.models import AuditEntry
 from core.tools.models import BatchRun
-
-HTMX = {"HX-Request": "true"}
-
-
-def logged_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+from tests.helpers import logged_in
 
 
 @pytest.fixture

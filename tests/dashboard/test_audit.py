@@ -11,7 +11,8 @@ import pytest
 from core.accounts.models import Department
 from core.accounts.services import create_user
 from dashboard.audit import PAGE_SIZE
-from tests.dashboard.conftest import HTMX, audit, batch_run
+from tests.dashboard.conftest import audit, batch_run
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 

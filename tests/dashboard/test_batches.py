@@ -9,7 +9,8 @@ from django_q.models import OrmQ
 
 from core.audit.models import AuditEntry
 from core.tools.models import BatchRun
-from tests.dashboard.conftest import HTMX, batch_run
+from tests.dashboard.conftest import batch_run
+from tests.helpers import HTMX
 
 CHECK = {"tool": "ax_check_inventory", "arguments": {"item_id": "ITEM-001"}}
 MISSING = {"tool": "ax_get_customer", "arguments": {"customer_account": "CUST-404"}}

@@ -18,7 +18,7 @@ from core.erp.models import Customer
 from core.errors import ToolError
 from core.imports import services, tasks
 from core.imports.models import ImportJob, ImportRowError
-from tests.dashboard.conftest import HTMX, logged_in
+from tests.helpers import HTMX, logged_in
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 
 from core.tools.models import BatchRun
-from tests.dashboard.conftest import HTMX, audit, batch_run
+from tests.dashboard.conftest import audit, batch_run
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 

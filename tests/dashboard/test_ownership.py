@@ -12,7 +12,8 @@ from core.errors import ToolError
 from core.imports.models import ImportJob
 from core.tools.models import BatchRun
 from core.tools.pipeline import call_tool
-from tests.dashboard.conftest import batch_run, logged_in
+from tests.dashboard.conftest import batch_run
+from tests.helpers import logged_in
 
 pytestmark = pytest.mark.django_db
 

@@ -22,7 +22,7 @@ from core.roi.models import Baseline
 from core.roi.services import roi_metrics
 from dashboard.roi import fte, working_days
 from dashboard.roi_forms import auto_interval, presets, today
-from tests.dashboard.conftest import HTMX, logged_in
+from tests.helpers import HTMX, logged_in
 from tests.roi.world import at, audit, seed_baselines
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.test import Client
 from core.accounts.roles import MCP_READ
 from dashboard import nav
 from dashboard.nav import Area
-from tests.dashboard.conftest import HTMX, logged_in
+from tests.helpers import HTMX, logged_in
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from core.events.bus import publish
 from core.events.models import Event
 from core.webhooks import services
 from core.webhooks.models import Attempt, Delivery, Subscription
-from tests.dashboard.conftest import HTMX
+from tests.helpers import HTMX
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from core.audit.models import AuditEntry
 from core.erp.models import Customer, Item
 from core.events.models import Event
 from core.imports.models import ImportJob
-from tests.imports.conftest import errors_of, run_import
+from tests.imports.helpers import errors_of, run_import
 
 HEADER = "customer_account,name,currency,credit_limit\n"
 

@@ -16,7 +16,7 @@ from core.events.models import Event
 from core.imports.models import Dialect
 from core.imports.specs import CustomersSpec
 from core.webhooks.models import Delivery, Subscription
-from tests.imports.conftest import errors_of, run_import
+from tests.imports.helpers import errors_of, run_import
 
 HEADER = "customer_account,name,currency,credit_limit,segment,email\n"
 POSITIONS = {name: i for i, name in enumerate(HEADER.strip().split(","))}

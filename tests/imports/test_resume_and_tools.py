@@ -13,7 +13,7 @@ from core.imports import engine, services, tasks
 from core.imports.models import ImportJob
 from core.imports.specs import SPECS
 from core.tools.pipeline import call_tool
-from tests.imports.conftest import xlsx_bytes
+from tests.imports.helpers import run_import, xlsx_bytes
 
 HEADER = "customer_account,name,currency\n"
 ROWS = "".join(f"R-{n:03d},Name {n},EUR\n" for n in range(50))
@@ -150,8 +150,6 @@ def test_templates_list_the_columns():
 
 
 def test_a_job_that_failed_on_its_file_cannot_be_resumed(writer, erp):
-    from tests.imports.conftest import run_import
-
     job = run_import(writer, "customers", "customer_account,name\nC-1,x\n")
     assert job.status == "failed" and job.percent == 0
     with pytest.raises(ToolError) as exc:

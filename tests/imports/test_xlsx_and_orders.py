@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from core.erp.models import Item, SalesOrder
 from core.imports.readers import OLE_MAGIC
-from tests.imports.conftest import errors_of, run_import, xlsx_bytes
+from tests.imports.helpers import errors_of, run_import, xlsx_bytes
 
 ITEM_HEADER = ["item_id", "name", "unit_price", "on_hand", "reorder_point"]
 

@@ -15,7 +15,7 @@ from core.audit.models import AuditEntry
 from core.erp.models import Customer, Item
 from core.events.models import Event
 from core.webhooks.models import Delivery
-from tests.imports.conftest import errors_of, run_import
+from tests.imports.helpers import errors_of, run_import
 
 pytestmark = pytest.mark.integration
 

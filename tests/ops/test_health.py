@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from core.ops import health
 from core.ops.models import Heartbeat
-from tests.dashboard.conftest import HTMX, logged_in
+from tests.helpers import HTMX, logged_in
 
 pytestmark = pytest.mark.django_db
 
