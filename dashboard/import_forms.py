@@ -1,7 +1,10 @@
-"""The upload form of the Imports pages: a CSV or XLSX file, its type and the run options."""
+"""The upload form of the Imports pages: a CSV or XLSX file, its type and the run options,
+turned into the arguments of ax_bulk_import."""
 
 from __future__ import annotations
 
+import base64
+import codecs
 from pathlib import PurePath
 from typing import Any
 
@@ -17,6 +20,20 @@ FORMAT_CHOICES = [("", "From the file name"), *ImportJob.Format.choices]
 EXTENSIONS = {".csv": ImportJob.Format.CSV, ".xlsx": ImportJob.Format.XLSX}
 # Every .xlsx is a zip archive; anything else named .xlsx would only fail later on the worker.
 ZIP_MAGIC = b"PK\x03\x04"
+BYTE_ORDER_MARKS = {codecs.BOM_UTF8: "utf-8-sig", codecs.BOM_UTF16_LE: "utf-16", codecs.BOM_UTF16_BE: "utf-16"}
+
+
+def csv_text(content: bytes) -> str | None:
+    """The CSV as text, for ax_bulk_import, decoded the way the import engine reads a stored file
+    (core.imports.readers.detect_encoding): by its byte-order mark, else as UTF-8, else as
+    Windows-1252, else as Latin-1. None when the file has a byte-order mark but is not that text."""
+    marked = next((encoding for bom, encoding in BYTE_ORDER_MARKS.items() if content.startswith(bom)), None)
+    for encoding in (marked,) if marked else ("utf-8", "cp1252", "latin-1"):
+        try:
+            return content.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return None
 
 
 class ImportUploadForm(forms.Form):
@@ -55,4 +72,20 @@ class ImportUploadForm(forms.Form):
         if fmt == ImportJob.Format.XLSX and upload.read(len(ZIP_MAGIC)) != ZIP_MAGIC:
             self.add_error("file", "This is not an Excel .xlsx workbook (an old .xls file? Save it as .xlsx or CSV).")
         upload.seek(0)
+        if self.errors:  # the file is read only for an upload that can go ahead
+            return data
+        content = upload.read()
+        if fmt == ImportJob.Format.XLSX:
+            data["data"] = base64.b64encode(content).decode("ascii")
+        elif (text := csv_text(content)) is not None:
+            data["data"] = text
+        else:
+            self.add_error("file", "The file starts with a Unicode byte-order mark but is not Unicode text; save it "
+                                   "again as CSV UTF-8.")
         return data
+
+    def arguments(self) -> dict[str, Any]:
+        """ax_bulk_import's arguments: the file as the tool takes it (CSV as text, XLSX as base64)."""
+        data = self.cleaned_data
+        return {"type": data["type"], "format": data["format"], "data": data["data"], "filename": data["file"].name,
+                "sheet": data["sheet"], "validate_only": data["validate_only"], "batch_size": data["batch_size"]}

@@ -1,8 +1,9 @@
 """Imports: upload a CSV or XLSX file, follow the job live, read its row errors, download the
 failed rows to fix and upload again, cancel or resume, and download a template per type.
 
-Who sees what follows core.imports.services.get_for_user (and ax_get_import_status): a user
-sees their own jobs, an admin sees every job. Writers upload, cancel and resume.
+Who sees what follows core.accounts.roles.may_see_all, as ax_get_import_status does: a user
+sees their own jobs, an admin sees every job. Writers upload, cancel and resume, each through
+its tool (ax_bulk_import, ax_cancel_import, ax_resume_import), so it is rate-limited and audited.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from core.errors import ToolError
 from core.imports import services
 from core.imports.models import ImportJob
 from core.imports.specs import SPECS
+from core.tools.pipeline import call_tool
 from dashboard.access import get_owned, owned_by, role_required, sees_everyones
 from dashboard.htmx import redirect_page, render_page_or_fragment
 from dashboard.import_forms import ImportUploadForm
@@ -87,22 +89,14 @@ def import_list(request: HttpRequest) -> HttpResponse:
 def import_new(request: HttpRequest) -> HttpResponse:
     form = ImportUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        upload = data["file"]
-        # The dashboard calls the service, not the ax_bulk_import tool: the tool takes CSV as
-        # text, and an uploaded CSV may be Windows-1252 or Latin-1, which only the engine's
-        # own detection reads right from the raw bytes. The job row (user, file, created) is
-        # the record of the upload; every imported record gets its audit row from the engine.
         try:
-            job = services.submit(request.user, type=data["type"], fmt=data["format"], content=upload.read(),
-                                  filename=upload.name, validate_only=data["validate_only"],
-                                  batch_size=data["batch_size"], sheet=data["sheet"])
+            job = call_tool("ax_bulk_import", form.arguments(), request.user, via="dashboard")
         except ToolError as error:
             form.add_error(None, f"{error.code}: {error.message}")
         else:
-            messages.success(request, f"Import {job.job_id} of {job.original_name or 'the file'} is queued.")
-            url = reverse("dashboard:import_detail", args=[job.job_id])
-            return redirect_page(request, url)
+            messages.success(request, f"Import {job['job_id']} of {form.cleaned_data['file'].name or 'the file'} "
+                                      "is queued.")
+            return redirect_page(request, reverse("dashboard:import_detail", args=[job["job_id"]]))
     return render_page_or_fragment(request, "dashboard/imports/new.html", "form", {"form": form})
 
 
@@ -129,10 +123,10 @@ def import_detail(request: HttpRequest, job_id: str) -> HttpResponse:
 
 # ---- actions --------------------------------------------------------------------------------
 
-def _act(request: HttpRequest, job_id: str, action, done: str) -> HttpResponse:
+def _act(request: HttpRequest, job_id: str, tool: str, done: str) -> HttpResponse:
     job = _get_import_for_user(request.user, job_id)
     try:
-        action(job)
+        call_tool(tool, {"job_id": job.job_id}, request.user, via="dashboard")
     except ToolError as error:
         messages.error(request, error.message)
     else:
@@ -144,14 +138,14 @@ def _act(request: HttpRequest, job_id: str, action, done: str) -> HttpResponse:
 @require_POST
 @role_required(MCP_WRITE)
 def import_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
-    return _act(request, job_id, services.cancel,
+    return _act(request, job_id, "ax_cancel_import",
                 "Import {job_id} is cancelled; batches already committed stay imported.")
 
 
 @require_POST
 @role_required(MCP_WRITE)
 def import_resume(request: HttpRequest, job_id: str) -> HttpResponse:
-    return _act(request, job_id, services.resume, "Import {job_id} is queued again; it continues at its checkpoint.")
+    return _act(request, job_id, "ax_resume_import", "Import {job_id} is queued again; it continues at its checkpoint.")
 
 
 # ---- downloads ------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
-"""Imports pages: upload a file, follow the job live, its row errors, cancel and resume, the
-failed-rows file and the templates."""
+"""Imports pages: upload a file, follow the job live, its row errors, cancel and resume (each
+write through its ax_* tool), the failed-rows file and the templates."""
 
 from __future__ import annotations
 
 import csv
 import io
+import os
+import tracemalloc
 from datetime import timedelta
 
 import pytest
@@ -14,10 +16,13 @@ from openpyxl import Workbook, load_workbook
 
 from core.accounts.roles import MCP_WRITE
 from core.accounts.services import create_user
+from core.audit.models import AuditEntry
 from core.erp.models import Customer
 from core.errors import ToolError
 from core.imports import services, tasks
 from core.imports.models import ImportJob, ImportRowError
+from core.tools import ratelimit
+from dashboard.import_forms import ZIP_MAGIC
 from tests.helpers import HTMX, logged_in
 
 pytestmark = pytest.mark.django_db
@@ -378,6 +383,80 @@ def test_cancel_and_resume_are_posts(as_writer, writer):
     assert as_writer.get(f"/imports/{job.job_id}/resume/").status_code == 405
     job.refresh_from_db()
     assert job.status == "queued"
+
+
+# ---- through the tools ----------------------------------------------------------------------
+
+def test_every_import_write_goes_through_its_tool_and_is_audited(as_writer, writer, erp):
+    as_writer.post("/imports/new/", form())
+    job = ImportJob.objects.get()
+    as_writer.post(f"/imports/{job.job_id}/cancel/")
+    as_writer.post(f"/imports/{job.job_id}/resume/")
+    as_writer.post(f"/imports/{job.job_id}/resume/")  # queued already: refused, and audited all the same
+    rows = AuditEntry.objects.order_by("id").values_list("tool", "user", "via", "success", "error_code")
+    assert list(rows) == [("ax_bulk_import", writer.pk, "dashboard", True, ""),
+                          ("ax_cancel_import", writer.pk, "dashboard", True, ""),
+                          ("ax_resume_import", writer.pk, "dashboard", True, ""),
+                          ("ax_resume_import", writer.pk, "dashboard", False, "INVALID_STATE")]
+
+
+def test_import_writes_count_against_the_rate_limit(as_writer, writer, settings, monkeypatch):
+    settings.RATE_LIMIT_PER_MINUTE = 2
+    monkeypatch.setattr(ratelimit, "clock", lambda: 1_800_000_000.0)  # one window for the whole test
+    as_writer.post("/imports/new/", form())
+    job = ImportJob.objects.get()
+    as_writer.post(f"/imports/{job.job_id}/cancel/")
+
+    refused = as_writer.post(f"/imports/{job.job_id}/resume/", follow=True).content.decode()
+    assert "more than 2 requests this minute" in refused
+    job.refresh_from_db()
+    assert job.status == "cancelled"
+    upload = as_writer.post("/imports/new/", form())
+    assert upload.status_code == 200 and "RATE_LIMITED: more than 2 requests this minute" in upload.content.decode()
+    assert ImportJob.objects.count() == 1
+    assert AuditEntry.objects.filter(error_code="RATE_LIMITED", via="dashboard").count() == 2
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "latin-1"])
+def test_a_csv_in_another_encoding_reaches_the_tool_as_the_same_text(as_writer, erp, encoding):
+    # "\x81" is no Windows-1252 character: a file holding it is read as Latin-1.
+    content = (HEADER + "C-9,Café Müller\x81,EUR,1\n").encode(encoding)
+    assert as_writer.post("/imports/new/", form("kunden.csv", content)).status_code == 302
+    job = finished(ImportJob.objects.get())
+    assert job.successful == 1
+    assert Customer.objects.get(customer_account="C-9").name == "Café Müller\x81"
+
+
+def test_a_csv_with_a_byte_order_mark_that_is_not_unicode_text_is_a_form_error(as_writer):
+    response = as_writer.post("/imports/new/", form(content="\ufeffcustomer_account\n".encode("utf-16-le") + b"\x00"))
+    assert response.status_code == 200
+    assert "byte-order mark but is not Unicode text" in response.content.decode()
+    assert ImportJob.objects.count() == 0
+
+
+def test_the_dashboard_accepts_files_larger_than_an_api_request_body(as_writer, settings):
+    """The request-body limit of the HTTP API does not apply to an upload: IMPORT_MAX_FILE_BYTES does."""
+    settings.API_MAX_BODY_BYTES = settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    content = (HEADER + "".join(f"C-{n},Name {n},EUR,1\n" for n in range(500))).encode()
+    assert len(content) > 4 * settings.API_MAX_BODY_BYTES
+    response = as_writer.post("/imports/new/", form(content=content))
+    assert response.status_code == 302
+    assert ImportJob.objects.get().file.size == len(content)
+
+
+
+def test_a_big_workbook_costs_memory_in_proportion_to_its_size(as_writer):
+    """The upload reaches ax_bulk_import as base64; checking it must not cost a multiple of the
+    file per character (as a regular expression with a repeated group does)."""
+    content = ZIP_MAGIC + os.urandom(4 * 1024 * 1024)
+    tracemalloc.start()
+    try:
+        response = as_writer.post("/imports/new/", form("big.xlsx", content))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 302 and ImportJob.objects.get().file.size == len(content)
+    assert peak < 12 * len(content)  # the request, the file, its base64 and the stored copy
 
 
 # ---- downloads ------------------------------------------------------------------------------
