@@ -1,7 +1,9 @@
 """The ROI report (Stakeholder and MCP_Admin) and the manual baselines (MCP_Admin).
 
-The report reads everything from core.roi: roi_metrics() for the figures and core.roi.export
-for the downloads, so the page, the CSV, the workbook and ax_get_roi_metrics always agree.
+The report reads everything from core.roi: roi_metrics() for the figures, core.roi.figures for
+what is computed from them (FTE, working days, changes, shares) and core.roi.export for the
+downloads, so the page, the CSV, the workbook and ax_get_roi_metrics always agree. This module
+only chooses what to show and how.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from fractions import Fraction
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -24,7 +25,7 @@ from django.views.decorators.vary import vary_on_headers
 from core.accounts.roles import MCP_ADMIN, STAKEHOLDER, has_role
 from core.errors import ToolError
 from core.roi import export, services
-from core.roi.figures import MS_PER_HOUR, Figures, Metrics, Row, round_half_up
+from core.roi.figures import HEADLINES, HOURS_PER_FTE_DAY, Metrics, Row, change, headline, share, working_days
 from core.roi.models import Baseline
 from core.roi.rollup import ENVELOPE_TOOLS
 from core.tools.registry import all_tools
@@ -34,32 +35,10 @@ from dashboard.htmx import redirect_page, render_page_or_fragment
 from dashboard.roi_forms import INTERVAL_LABELS, TABLE_LABELS, BaselineForm, RoiForm, presets
 from dashboard.vendor import allows_plotly
 
-HOURS_PER_FTE_DAY = 8
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def working_days(start: date, end: date) -> int:
-    """Monday to Friday in [start, end]; public holidays are not known to the hub."""
-    weeks, rest = divmod((end - start).days + 1, 7)
-    tail = (start + timedelta(days=7 * weeks + n) for n in range(rest))
-    return 5 * weeks + sum(1 for day in tail if day.weekday() < 5)
-
-
-def fte(figures: Figures, days: int) -> Decimal | None:
-    """Full-time equivalents: hours saved / (8 h x working days), exactly, to two places."""
-    if not days:
-        return None
-    return Decimal(round_half_up(100 * figures.saved_ms, HOURS_PER_FTE_DAY * MS_PER_HOUR * days)).scaleb(-2)
-
-
-def _change(now: Fraction | None, before: Fraction | None) -> Decimal | None:
-    """Percent change against the previous period, from the exact sums rather than the rounded
-    figures; None when there is nothing to compare with."""
-    if now is None or not before:
-        return None
-    percent = 100 * (now - before) / before
-    return Decimal(round_half_up(abs(percent.numerator) * 10, percent.denominator)).scaleb(-1) * (
-        -1 if percent < 0 else 1)
+# How each of core.roi.figures.HEADLINES is shown: label, floatformat argument, unit (None: the currency).
+SHOWN = {"operations": ("Operations", "0g", ""), "hours": ("Hours saved", "2g", "h"),
+         "money": ("Money saved", "2g", None), "fte": ("FTE equivalent", "2g", "FTE")}
 
 
 @dataclass(frozen=True)
@@ -73,27 +52,15 @@ class Headline:
     previous: Decimal | int | None
 
 
-def _exact(key: str, figures: Figures, days: int) -> Fraction | None:
-    if key == "fte":
-        return Fraction(figures.saved_ms, days) if days else None
-    return Fraction({"operations": figures.operations, "hours": figures.saved_ms, "money": figures.cost_units}[key])
-
-
 def headlines(metrics: Metrics, previous: Metrics | None, days: int, previous_days: int) -> list[Headline]:
     now, before = metrics.total, previous.total if previous else None
-    rows = [
-        ("operations", "Operations", lambda f, d: f.operations, "0g", ""),
-        ("hours", "Hours saved", lambda f, d: f.time_saved_hours, "2g", "h"),
-        ("money", "Money saved", lambda f, d: f.cost_saved, "2g", metrics.currency),
-        ("fte", "FTE equivalent", fte, "2g", "FTE"),
-    ]
     result = []
-    for key, label, value_of, fmt, unit in rows:
-        old, change = None, None
-        if before is not None:
-            old = value_of(before, previous_days)
-            change = _change(_exact(key, now, days), _exact(key, before, previous_days))
-        result.append(Headline(key, label, value_of(now, days), fmt, unit, change, old))
+    for key in HEADLINES:
+        label, fmt, unit = SHOWN[key]
+        old = headline(key, before, previous_days) if before is not None else None
+        moved = change(key, now, days, before, previous_days) if before is not None else None
+        result.append(Headline(key, label, headline(key, now, days), fmt, metrics.currency if unit is None else unit,
+                               moved, old))
     return result
 
 
@@ -132,13 +99,9 @@ def _row_label(metrics: Metrics, grouping: str, row: Row) -> tuple[str, str]:
 
 
 def table_rows(metrics: Metrics, grouping: str) -> list[TableRow]:
-    all_units = metrics.total.cost_units
-    rows = []
-    for row in metrics.groups[grouping]:
-        share = (Decimal(round_half_up(1000 * row.figures.cost_units, all_units)).scaleb(-1)
-                 if all_units else None)
-        rows.append(TableRow(*_row_label(metrics, grouping, row), row=row, share=share))
-    return rows
+    whole = metrics.total.cost_units
+    return [TableRow(*_row_label(metrics, grouping, row), row=row, share=share(row.figures.cost_units, whole))
+            for row in metrics.groups[grouping]]
 
 
 def _metrics(form: RoiForm) -> Metrics:
@@ -150,17 +113,6 @@ def _metrics(form: RoiForm) -> Metrics:
     for grouping in more:
         metrics.groups[grouping] = services.roi_metrics(start, end, grouping).groups[grouping]
     return metrics
-
-
-def _previous(start: date, end: date) -> tuple[Metrics | None, int]:
-    """The period of the same length just before, for the comparison under each headline."""
-    length = (end - start).days + 1
-    try:
-        before = start - timedelta(days=length)
-    except OverflowError:
-        return None, 0
-    last = start - timedelta(days=1)
-    return services.roi_metrics(before, last, "tool"), working_days(before, last)
 
 
 def _report(request: HttpRequest) -> tuple[RoiForm, Metrics | None]:
@@ -185,7 +137,9 @@ def roi_report(request: HttpRequest) -> HttpResponse:
     if metrics is not None:
         start, end = form.range
         days = working_days(start, end)
-        previous, previous_days = _previous(start, end)
+        # The range of the same length just before, for the comparison under each headline.
+        previous = services.previous_period(start, end)
+        previous_days = working_days(previous.date_from, previous.date_to) if previous else 0
         query = form.query()
         context.update({
             "form": form.for_display(),

@@ -9,12 +9,14 @@ only the figures shown are rounded, each from its own exact sum.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 MS_PER_HOUR = 3_600_000
 UNITS_PER_CENT = MS_PER_HOUR  # ms x cents/h -> cents
+HOURS_PER_FTE_DAY = 8
 
 ENTITY_GROUPINGS = ("tool", "user", "department")
 PERIOD_GROUPINGS = ("day", "week", "month")
@@ -127,3 +129,51 @@ class Metrics:
         for grouping, rows in self.groups.items():
             result[f"by_{grouping}"] = [row.as_dict(grouping, self.currency) for row in rows]
         return result
+
+
+# --- figures over a range of days ------------------------------------------------------------
+
+HEADLINES = ("operations", "hours", "money", "fte")
+
+
+def working_days(start: date, end: date) -> int:
+    """Monday to Friday in [start, end]; public holidays are not known to the hub."""
+    weeks, rest = divmod((end - start).days + 1, 7)
+    tail = (start + timedelta(days=7 * weeks + n) for n in range(rest))
+    return 5 * weeks + sum(1 for day in tail if day.weekday() < 5)
+
+
+def fte(figures: Figures, days: int) -> Decimal | None:
+    """Full-time equivalents: hours saved / (8 h x working days), exactly, to two places."""
+    if not days:
+        return None
+    return _fixed(round_half_up(100 * figures.saved_ms, HOURS_PER_FTE_DAY * MS_PER_HOUR * days), 2)
+
+
+def headline(key: str, figures: Figures, days: int) -> Decimal | int | None:
+    """A headline figure (one of HEADLINES) of a range with `days` working days, as shown."""
+    if key == "fte":
+        return fte(figures, days)
+    return {"operations": figures.operations, "hours": figures.time_saved_hours, "money": figures.cost_saved}[key]
+
+
+def _exact(key: str, figures: Figures, days: int) -> Fraction | None:
+    """The headline figure unrounded, in its own units (ms for hours, cost units for money)."""
+    if key == "fte":
+        return Fraction(figures.saved_ms, days) if days else None
+    return Fraction({"operations": figures.operations, "hours": figures.saved_ms, "money": figures.cost_units}[key])
+
+
+def change(key: str, now: Figures, days: int, before: Figures, days_before: int) -> Decimal | None:
+    """Percent change of a headline figure against the range before, to one place, from the exact
+    sums rather than the rounded figures; None when there is nothing to compare with."""
+    current, previous = _exact(key, now, days), _exact(key, before, days_before)
+    if current is None or not previous:
+        return None
+    percent = 100 * (current - previous) / previous
+    return _fixed(round_half_up(abs(percent.numerator) * 10, percent.denominator), 1) * (-1 if percent < 0 else 1)
+
+
+def share(part: int, whole: int) -> Decimal | None:
+    """part as a percent of whole (both >= 0), to one place; None when the whole is 0."""
+    return _fixed(round_half_up(1000 * part, whole), 1) if whole else None

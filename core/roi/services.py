@@ -192,6 +192,16 @@ def roi_metrics(date_from: date | str, date_to: date | str, group_by: str = "too
         return _metrics(start, end, group_by)
 
 
+def previous_period(start: date, end: date) -> Metrics | None:
+    """Figures by tool of the range of the same length just before [start, end], to compare a
+    range with; None when that range would begin before the calendar does."""
+    try:
+        before = start - timedelta(days=(end - start).days + 1)
+    except OverflowError:
+        return None
+    return roi_metrics(before, start - timedelta(days=1), "tool")
+
+
 def _metrics(start: date, end: date, group_by: str) -> Metrics:
     rates = current_rates()
     baselines = dict(Baseline.objects.values_list("tool", "seconds"))

@@ -18,9 +18,9 @@ from openpyxl import load_workbook
 from core.accounts.models import Department
 from core.accounts.roles import MCP_WRITE
 from core.accounts.services import create_user
+from core.roi.figures import fte, working_days
 from core.roi.models import Baseline
 from core.roi.services import roi_metrics
-from dashboard.roi import fte, working_days
 from dashboard.roi_forms import auto_interval, presets, today
 from tests.helpers import HTMX, logged_in
 from tests.roi.world import at, audit, seed_baselines
@@ -217,17 +217,6 @@ def test_presets():
         "Last 90 days": (date(2024, 12, 16), date(2025, 3, 15)),
         "Year to date": (date(2025, 1, 1), date(2025, 3, 15)),
     }
-
-
-def test_working_days_and_fte():
-    assert working_days(date(2025, 3, 3), date(2025, 3, 9)) == 5  # Monday to Sunday
-    assert working_days(date(2025, 3, 8), date(2025, 3, 9)) == 0  # a weekend
-    assert working_days(date(2025, 3, 1), date(2025, 3, 31)) == 21
-    from core.roi.figures import Figures
-
-    saved = Figures(saved_ms=84 * 3_600_000)  # 84 hours
-    assert fte(saved, 21) == Decimal("0.50")  # 84 h / (8 h x 21 days)
-    assert fte(saved, 0) is None
 
 
 def test_a_weekend_has_no_fte(as_stakeholder, usage):
