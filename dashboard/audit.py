@@ -15,6 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from core.accounts.roles import MCP_READ
 from core.audit.models import AuditEntry
+from core.spreadsheet import neutralise
 from dashboard.access import role_required, sees_everyones
 from dashboard.forms import AuditFilterForm
 from dashboard.htmx import render_page_or_fragment
@@ -54,9 +55,7 @@ class _Echo:
 
 
 def _cell(value) -> str:
-    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
-    # A cell starting like a formula would be evaluated by spreadsheet programs.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return neutralise(value.isoformat() if hasattr(value, "isoformat") else str(value))
 
 
 def _csv_response(entries: QuerySet) -> StreamingHttpResponse:
