@@ -1,18 +1,32 @@
-"""Database helpers shared by the areas."""
+"""Running raw statements, and building them from the models' metadata.
+
+Raw SQL sits where speed needs it (order entry, audit rows, events, imports); every INSERT it
+runs is built here, by insert_values_sql() or insert_select_sql(), once per model and column
+list. Both refuse a column list that leaves out a field the database cannot fill by itself
+(missing_columns()), so a field added to a model with a Python-side default fails loudly the
+first time a fast path would have skipped it; tests/test_sql_columns.py checks every INSERT the
+hub sends. What differs between SQLite and PostgreSQL comes from core.dialect.
+"""
 
 from __future__ import annotations
 
 import functools
+import json
+import operator
 import os
-import re
+import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.models.fields import NOT_PROVIDED, AutoFieldMixin
+
+from core.dialect import DIALECTS, SQLite, dialect
 
 # SQLite allows one writer at a time. Threads of one process queue on this lock instead of
 # on SQLite's busy handler, whose sleeps would dominate the latency of concurrent writers;
@@ -60,7 +74,6 @@ class WalCheckpointer:
     @staticmethod
     def _run(path: str, stop: threading.Event) -> None:
         import logging
-        import sqlite3
 
         log = logging.getLogger(__name__)
         try:
@@ -82,8 +95,16 @@ checkpointer = WalCheckpointer()
 
 
 def on_connection_created(sender, connection, **kwargs) -> None:
-    """connection_created: start this process's WAL checkpointer with its first SQLite connection."""
-    if connection.vendor == "sqlite" and settings.SQLITE_CHECKPOINT_MS > 0:
+    """connection_created: check the SQLite library (as Django checks its own minimum when its
+    backend loads), and start this process's WAL checkpointer with its first SQLite connection."""
+    if connection.vendor != "sqlite":
+        return
+    try:
+        SQLite.require(sqlite3.sqlite_version_info)
+    except ImproperlyConfigured:
+        connection.close()  # else the next query would run on this connection unchecked
+        raise
+    if settings.SQLITE_CHECKPOINT_MS > 0:
         name = str(connection.settings_dict["NAME"])
         if name and ":memory:" not in name and "mode=memory" not in name:
             checkpointer.ensure_running(name)
@@ -92,15 +113,6 @@ def on_connection_created(sender, connection, **kwargs) -> None:
 def write_slot() -> AbstractContextManager:
     """Hold around a write transaction: a process-wide lock on SQLite, nothing elsewhere."""
     return _sqlite_writer if settings.USING_SQLITE else nullcontext()
-
-
-_FORMAT_QMARK = re.compile(r"(?<!%)%s")  # as Django's SQLite cursor converts them
-
-
-@functools.cache
-def _native(sql: str, vendor: str) -> str:
-    """The statement in the driver's placeholder style (sqlite3 takes ?, psycopg %s)."""
-    return _FORMAT_QMARK.sub("?", sql).replace("%%", "%") if vendor == "sqlite" else sql
 
 
 def run_sql(sql: str, params: Sequence[Any] = (), *, many: bool = False) -> list[tuple] | None:
@@ -124,23 +136,83 @@ def run_sql(sql: str, params: Sequence[Any] = (), *, many: bool = False) -> list
     with conn.wrap_database_errors:
         cursor = conn.connection.cursor()
         try:
-            (cursor.executemany if many else cursor.execute)(_native(sql, conn.vendor), params)
+            (cursor.executemany if many else cursor.execute)(DIALECTS[conn.vendor].native(sql), params)
             return cursor.fetchall() if cursor.description else None
         finally:
             cursor.close()
 
 
-@functools.cache
-def _insert_values_sql(model, columns: tuple[str, ...], returning: bool) -> str:
-    """INSERT INTO model (columns) VALUES (%s, ...), built once per model and column list
-    (quoting names through the connection costs more than running the insert)."""
-    from django.db import connection
+# --- Column lists from the models' metadata.
 
+def _filled_by_database(field: models.Field) -> bool:
+    """Whether an INSERT may leave the field out: the database fills it by itself (an
+    auto-increment key, a db_default), or with NULL where the model's default is None too."""
+    return (isinstance(field, AutoFieldMixin) or field.db_default is not NOT_PROVIDED
+            or (field.null and not field.has_default()))
+
+
+def missing_columns(model: type[models.Model], fields: Iterable[str]) -> list[str]:
+    """The fields of `model` that an INSERT naming `fields` (names or attnames) leaves out,
+    although the database cannot fill them by itself (a Python-side default, or no default)."""
+    named = set(fields)
+    return [f.name for f in model._meta.concrete_fields
+            if f.name not in named and f.attname not in named and not _filled_by_database(f)]
+
+
+def writable_fields(model: type[models.Model]) -> list[models.Field]:
+    """Every concrete field an INSERT writes: all but an auto-increment key."""
+    return [f for f in model._meta.concrete_fields if not isinstance(f, AutoFieldMixin)]
+
+
+def _insert_into(model: type[models.Model], fields: Iterable[str]) -> str:
+    """INSERT INTO table (columns): refused if the fields leave out one the database cannot fill."""
+    fields = list(fields)
+    missing = missing_columns(model, fields)
+    if missing:
+        raise ImproperlyConfigured(
+            f"an INSERT into {model._meta.db_table} leaves out {', '.join(missing)}, which the database cannot "
+            "fill by itself: write them, or derive the column list from the model (core.db.writable_fields)")
     quote = connection.ops.quote_name
-    names = ", ".join(quote(model._meta.get_field(c).column) for c in columns)
-    return (f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
-            + (" RETURNING id" if returning else ""))
+    names = ", ".join(quote(model._meta.get_field(f).column) for f in fields)
+    return f"INSERT INTO {quote(model._meta.db_table)} ({names})"
 
+
+@functools.cache
+def insert_values_sql(model: type[models.Model], fields: tuple[str, ...], returning: bool = False) -> str:
+    """INSERT INTO model (fields) VALUES (%s, ...) [RETURNING the key], built once per model and
+    field list (quoting names through the connection costs more than running the insert)."""
+    returned = f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}" if returning else ""
+    return f"{_insert_into(model, fields)} VALUES ({', '.join(['%s'] * len(fields))}){returned}"
+
+
+@functools.cache
+def insert_select_sql(model: type[models.Model], values: tuple[tuple[str, str], ...]) -> str:
+    """INSERT INTO model (fields) SELECT <expressions> FROM the rows of one JSON-array parameter
+    (dialect().rows_source, its %s the statement's last parameter): the set-based bulk writes of
+    imports, audit rows and events. `values` pairs each field with its SQL, over the row
+    (dialect().element(i)) or the same for every row (a %s, filled in order)."""
+    return (f"{_insert_into(model, (f for f, _ in values))} "
+            f"SELECT {', '.join(sql for _, sql in values)} FROM {dialect().rows_source}")
+
+
+def row_values(model: type[models.Model], fields: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(field, SQL of element i of the row) for fields[i], for insert_select_sql(): text as it is,
+    other values (sent as their text) cast to the field's type where the database needs it."""
+    d = dialect()
+    pairs = []
+    for index, name in enumerate(fields):
+        field = model._meta.get_field(name)
+        text = isinstance(field, models.CharField | models.TextField)
+        pairs.append((name, d.element(index, "" if text else field.cast_db_type(connection))))
+    return tuple(pairs)
+
+
+def rows_payload(rows: list) -> str:
+    """The JSON-array parameter of insert_select_sql(): one element per row."""
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+
+
+# --- Inserts from plain values and from instances.
 
 def _is_datetime(value) -> bool:
     return isinstance(value, datetime)
@@ -154,8 +226,6 @@ def fast_insert(model, rows: list[dict]) -> None:
     every row must name the same columns, including those with a Python-side default.
     Datetime values are adapted for the backend here; other values must already be plain.
     """
-    from django.db import connection
-
     if not rows:
         return
     columns = tuple(rows[0])
@@ -172,70 +242,64 @@ def fast_insert(model, rows: list[dict]) -> None:
                 adapted[value] = adapt(value)
     params = [tuple(adapted[row[c]] if c in dated else row[c] for c in columns) for row in rows] if dated else \
         [tuple(row[c] for c in columns) for row in rows]
-    run_sql(_insert_values_sql(model, columns, False), params, many=True)
+    run_sql(insert_values_sql(model, columns), params, many=True)
 
 
 def insert_returning_id(model, row: dict) -> int:
     """Insert one row (column attnames -> plain values; datetimes adapted here); returns its id."""
-    from django.db import connection
-
     adapt = connection.ops.adapt_datetimefield_value
     params = [adapt(v) if _is_datetime(v) else v for v in row.values()]
-    return run_sql(_insert_values_sql(model, tuple(row), True), params)[0][0]
+    return run_sql(insert_values_sql(model, tuple(row), True), params)[0][0]
 
 
-class JsonRows:
-    """SQL over the rows of one JSON-array parameter, for set-based bulk writes.
-
-    A chunk of records goes to the database as one JSON text (`[[v0, v1, ...], ...]`) and one
-    INSERT ... SELECT expands it there: no per-row parameter binding in Python, and the
-    statement runs in the database without holding the interpreter. `source` is the FROM
-    clause (one row per element, the element named `value`); `column(i, type)` reads element
-    i of a row as SQL (text unless a type is given); `json_object(pairs)` builds a JSON
-    object from (key, sql expression) pairs. SQLite (3.38+) and PostgreSQL.
-    """
-
-    def __init__(self, connection) -> None:
-        self.postgres = connection.vendor == "postgresql"
-        self.source = "jsonb_array_elements(%s::jsonb) AS src(value)" if self.postgres else "json_each(%s) AS src"
-
-    def column(self, index: int, sql_type: str = "") -> str:
-        if self.postgres:
-            return f"(src.value->>{index})::{sql_type}" if sql_type else f"(src.value->>{index})"
-        return f"(src.value->>{index})"
-
-    def decimal(self, index: int) -> str:
-        """Element i (a decimal written as a string, exact) as a number, e.g. for json_object."""
-        return f"(src.value->>{index})::numeric" if self.postgres else f"CAST(src.value->>{index} AS REAL)"
-
-    def json_object(self, pairs: list[tuple[str, str]]) -> str:
-        function = "jsonb_build_object" if self.postgres else "json_object"
-        return f"{function}({', '.join(f'{quote_literal(key)}, {expr}' for key, expr in pairs)})"
-
-    def json_bool(self, value: bool) -> str:
-        return ("true" if value else "false") if self.postgres else f"json('{'true' if value else 'false'}')"
-
-    def random_hex16(self) -> str:
-        """16 random hex digits per row."""
-        return "left(md5(gen_random_uuid()::text), 16)" if self.postgres else "lower(hex(randomblob(8)))"
-
-    @staticmethod
-    def payload(rows: list[list]) -> str:
-        import json
-
-        return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+# Values the backend adapts, by field type (a DateTimeField is a DateField): as Django's
+# get_db_prep_save() does in the end, without its checks, which cost more than the insert.
+_ADAPT = ((models.DateTimeField, "adapt_datetimefield_value"), (models.DateField, "adapt_datefield_value"),
+          (models.TimeField, "adapt_timefield_value"))
+_PLAIN = (models.CharField, models.TextField, models.IntegerField, models.DecimalField, models.BooleanField,
+          models.ForeignKey)
 
 
-def insert_select_sql(model, columns: dict[str, str], constants: dict[str, str]) -> str:
-    """INSERT INTO model (columns..., constants...) SELECT <row expressions>, <constant SQL>
-    FROM the rows of one JSON payload (JsonRows): the set-based bulk writes of imports and
-    audit rows. `columns` maps field names to SQL over a row; `constants` to SQL the same
-    for every row (usually %s)."""
-    from django.db import connection
+@functools.cache
+def _instance_plan(model: type[models.Model]) -> tuple[tuple[str, ...], Any, tuple[tuple[int, str, Any], ...]]:
+    """For inserting instances of model: the attnames of its writable fields, a getter of their
+    values, and (position, connection.ops method or "", field) of those the backend must adapt.
+    Text, numbers, Decimal, booleans and keys go to the driver as they are."""
+    fields = writable_fields(model)
+    attnames = tuple(f.attname for f in fields)
+    getter = operator.attrgetter(*attnames) if len(attnames) > 1 else (lambda obj: (getattr(obj, attnames[0]),))
+    adapted = []
+    for index, field in enumerate(fields):
+        if not isinstance(field, _PLAIN):
+            method = next((name for kind, name in _ADAPT if isinstance(field, kind)), "")
+            adapted.append((index, method, field))
+    return attnames, getter, tuple(adapted)
 
-    names = ", ".join(connection.ops.quote_name(model._meta.get_field(c).column) for c in [*columns, *constants])
-    return (f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({names}) "
-            f"SELECT {', '.join([*columns.values(), *constants.values()])} FROM {JsonRows(connection).source}")
+
+def _instance_params(obj: models.Model, getter, adapted: tuple[tuple[int, str, Any], ...]) -> list[Any]:
+    params = list(getter(obj))
+    for index, method, field in adapted:
+        value = params[index]
+        if method:
+            params[index] = None if value is None else getattr(connection.ops, method)(value)
+        else:
+            params[index] = field.get_db_prep_save(value, connection)
+    return params
+
+
+def insert_instance(obj: models.Model) -> int:
+    """Insert a new instance, every writable field as it is set on it (no defaults or auto_now
+    applied here); returns its primary key. The caller marks it saved if it keeps using it."""
+    attnames, getter, adapted = _instance_plan(type(obj))
+    return run_sql(insert_values_sql(type(obj), attnames, True), _instance_params(obj, getter, adapted))[0][0]
+
+
+def insert_instances(objs: list[models.Model]) -> None:
+    """Insert new instances of one model with one executemany (see insert_instance)."""
+    if objs:
+        attnames, getter, adapted = _instance_plan(type(objs[0]))
+        run_sql(insert_values_sql(type(objs[0]), attnames), [_instance_params(obj, getter, adapted) for obj in objs],
+                many=True)
 
 
 def printable(text: str) -> str:
@@ -245,23 +309,13 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
-def quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def existing_values(model, field: str, values: list[str]) -> set[str]:
     """Which of `values` the column `field` of model already holds: one query with one JSON
     parameter, however many values (an IN list of thousands of parameters costs more to build)."""
-    from django.db import connection
-
     if not values:
         return set()
-    import json
-
     column = connection.ops.quote_name(model._meta.get_field(field).column)
-    wanted = ("SELECT jsonb_array_elements_text(%s::jsonb)" if connection.vendor == "postgresql"
-              else "SELECT value FROM json_each(%s)")
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {column} FROM {connection.ops.quote_name(model._meta.db_table)} "
-                       f"WHERE {column} IN ({wanted})", [json.dumps(values, ensure_ascii=False)])
+                       f"WHERE {column} IN ({dialect().text_elements})", [json.dumps(values, ensure_ascii=False)])
         return {row[0] for row in cursor.fetchall()}

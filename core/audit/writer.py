@@ -13,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from core.audit.models import AuditEntry
-from core.db import JsonRows, insert_returning_id, insert_select_sql, printable
+from core.db import insert_returning_id, insert_select_sql, printable, rows_payload
 
 
 def record(*, tool: str, user_id: int | None, username: str, department: str, via: str, success: bool,
@@ -50,5 +50,5 @@ def record_many(count: int, *, tool: str, user_id: int, username: str, departmen
               "idempotency_key": "", "replayed": False, "batch_id": batch_id,
               "created": connection.ops.adapt_datetimefield_value(created)}
     with connection.cursor() as cursor:
-        cursor.execute(insert_select_sql(AuditEntry, {}, dict.fromkeys(values, "%s")),
-                       [*values.values(), JsonRows.payload([0] * count)])
+        cursor.execute(insert_select_sql(AuditEntry, tuple((field, "%s") for field in values)),
+                       [*values.values(), rows_payload([0] * count)])

@@ -4,7 +4,8 @@ Building a query through the ORM costs several times what the database needs to 
 (compiling the WHERE, the SELECT list, the converters), and an order takes about ten of
 them. These are the same statements written once: each function runs one statement and
 hands back model instances built in memory, so the callers and the serializers stay the same.
-SQLite and PostgreSQL; tables and columns come from the models' metadata.
+SQLite and PostgreSQL; tables and columns come from the models' metadata, quoted through the
+connection, and the inserts write every field of the model (core.db.insert_instance).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection
 
-from core.db import run_sql
+from core.db import insert_instance, insert_instances, run_sql
 from core.erp.models import Customer, ExchangeRate, Item, SalesOrder, SalesOrderLine
 
 CENT = Decimal("0.01")
@@ -39,14 +40,21 @@ def rate(value: Any) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(repr(value) if isinstance(value, float) else value)
 
 
-@cache
+def _column(model, field: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(field).column)
+
+
 def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
 @cache
-def _columns(model, fields: tuple[str, ...]) -> str:
-    return ", ".join(connection.ops.quote_name(model._meta.get_field(f).column) for f in fields)
+def _select(model, fields: tuple[str, ...], by: str, count: int = 0) -> str:
+    """SELECT fields of model WHERE by = %s, or with count, WHERE by IN (count placeholders):
+    built once per shape."""
+    condition = f"IN ({', '.join(['%s'] * count)})" if count else "= %s"
+    return (f"SELECT {', '.join(_column(model, f) for f in fields)} FROM {_table(model)} "
+            f"WHERE {_column(model, by)} {condition}")
 
 
 def _fetch(sql: str, params: Sequence[Any]) -> list[tuple]:
@@ -67,51 +75,50 @@ def _item(row: tuple) -> Item:
 
 
 def customer_by_account(account: str) -> Customer | None:
-    rows = _fetch(f"SELECT {_columns(Customer, CUSTOMER_FIELDS)} FROM {_table(Customer)} "
-                  f"WHERE customer_account = %s", [account])
+    rows = _fetch(_select(Customer, CUSTOMER_FIELDS, "customer_account"), [account])
     return _customer(rows[0]) if rows else None
 
 
 def items_by_item_id(item_ids: Iterable[str]) -> dict[str, Item]:
     wanted = list(dict.fromkeys(item_ids))
-    rows = _fetch(f"SELECT {_columns(Item, ITEM_FIELDS)} FROM {_table(Item)} "
-                  f"WHERE item_id IN ({', '.join(['%s'] * len(wanted))})", wanted)
+    rows = _fetch(_select(Item, ITEM_FIELDS, "item_id", len(wanted)), wanted)
     return {item.item_id: item for item in map(_item, rows)}
 
 
 def exchange_rate(currency: str) -> Decimal | None:
-    rows = _fetch(f"SELECT rate FROM {_table(ExchangeRate)} WHERE currency = %s", [currency])
+    rows = _fetch(_select(ExchangeRate, ("rate",), "currency"), [currency])
     return rate(rows[0][0]) if rows else None
+
+
+@cache
+def _reserve_sql() -> str:
+    reserved, on_hand = _column(Item, "reserved"), _column(Item, "on_hand")
+    return (f"UPDATE {_table(Item)} SET {reserved} = {reserved} + %s, {_column(Item, 'updated')} = %s "
+            f"WHERE {_column(Item, 'id')} = %s AND {on_hand} >= {reserved} + %s "
+            f"RETURNING {on_hand}, {reserved}, {_column(Item, 'reorder_point')}")
 
 
 def reserve(pk: int, quantity: int, now: datetime) -> tuple[int, int, int] | None:
     """Reserve quantity of item pk if on hand covers it: (on_hand, reserved, reorder_point) after
     the change, or None (nothing changed) when it does not."""
-    rows = _fetch(f"UPDATE {_table(Item)} SET reserved = reserved + %s, updated = %s "
-                  f"WHERE id = %s AND on_hand >= reserved + %s RETURNING on_hand, reserved, reorder_point",
-                  [quantity, connection.ops.adapt_datetimefield_value(now), pk, quantity])
+    rows = _fetch(_reserve_sql(), [quantity, connection.ops.adapt_datetimefield_value(now), pk, quantity])
     return rows[0] if rows else None
 
 
 def insert_order(order: SalesOrder) -> int:
-    """Insert a new order (its sales_id still empty); returns its primary key."""
-    now = connection.ops.adapt_datetimefield_value(order.created)
-    fields = ("customer", "currency", "status", "total_amount", "customer_ref", "cancel_reason", "created",
-              "updated")
-    rows = _fetch(f"INSERT INTO {_table(SalesOrder)} ({_columns(SalesOrder, fields)}) "
-                  f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                  [order.customer_id, order.currency, order.status, str(order.total_amount), order.customer_ref,
-                   order.cancel_reason, now, now])
-    return rows[0][0]
+    """Insert a new order (its sales_id still empty), every field as set on it; returns its key."""
+    return insert_instance(order)
+
+
+@cache
+def _set_sales_id_sql() -> str:
+    return (f"UPDATE {_table(SalesOrder)} SET {_column(SalesOrder, 'sales_id')} = %s "
+            f"WHERE {_column(SalesOrder, 'id')} = %s")
 
 
 def set_sales_id(pk: int, sales_id: str) -> None:
-    run_sql(f"UPDATE {_table(SalesOrder)} SET sales_id = %s WHERE id = %s", [sales_id, pk])
+    run_sql(_set_sales_id_sql(), [sales_id, pk])
 
 
 def insert_lines(lines: list[SalesOrderLine]) -> None:
-    fields = ("order", "line_number", "item", "quantity", "unit_price", "line_amount")
-    run_sql(f"INSERT INTO {_table(SalesOrderLine)} ({_columns(SalesOrderLine, fields)}) "
-            f"VALUES (%s, %s, %s, %s, %s, %s)",
-            [(line.order_id, line.line_number, line.item_id, line.quantity, str(line.unit_price),
-              str(line.line_amount)) for line in lines], many=True)
+    insert_instances(lines)

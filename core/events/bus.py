@@ -13,6 +13,7 @@ transaction), so each event names the audit entry and user that caused it.
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import logging
 import secrets
@@ -30,6 +31,8 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from core import jsoncodec
+from core.db import insert_select_sql
+from core.dialect import dialect
 from core.events.models import Event
 
 log = logging.getLogger(__name__)
@@ -74,7 +77,8 @@ def _nobody_listens() -> bool:
     lock from its first statement: no subscription can be created between this check and the
     commit, so the answer stays true for everything this transaction publishes. Elsewhere a
     concurrent subscription could commit in between, and the after-commit fan-out decides."""
-    if not settings.USING_SQLITE or not transaction.get_connection().in_atomic_block:
+    connection = transaction.get_connection()
+    if not dialect(connection).one_writer or not connection.in_atomic_block:
         return False
     for subscriber in _subscribers:
         check = _interest.get(subscriber)
@@ -150,10 +154,10 @@ def _store(entries: list[tuple[str, dict[str, Any]]], *, user: Any, via: str,
         from core.db import fast_insert
 
         connection = transaction.get_connection()
-        if connection.in_atomic_block and (connection.vendor != "sqlite" or len(rows) > 1):
+        if connection.in_atomic_block and (dialect(connection).failure_aborts_transaction or len(rows) > 1):
             # A savepoint, so that a failed insert cannot doom the operation's own transaction.
-            # Not needed for one row on SQLite, where a failed statement undoes only itself
-            # (the common case of a tool call, which saves the savepoint's two statements).
+            # Not needed for one row where a failed statement undoes only itself (SQLite: the
+            # common case of a tool call, which saves the savepoint's two statements).
             with transaction.atomic():
                 fast_insert(Event, rows)
         else:
@@ -172,15 +176,13 @@ def _store(entries: list[tuple[str, dict[str, Any]]], *, user: Any, via: str,
 
 
 def _transaction_lost() -> bool:
-    """Inside an atomic block on SQLite, whether the database has ended the transaction itself."""
     connection = transaction.get_connection()
-    return (connection.vendor == "sqlite" and connection.in_atomic_block and connection.connection is not None
-            and not connection.connection.in_transaction)
+    return dialect(connection).transaction_lost(connection)
 
 
-def publish_rows(event_type: str, rows: Any, payload: str, data: list[tuple[str, str]], *, user: Any,
+def publish_rows(event_type: str, payload: str, data: tuple[tuple[str, str], ...], *, user: Any,
                  via: str) -> None:
-    """Publish one event per element of a JSON rows payload (see core.db.JsonRows), in one
+    """Publish one event per row of a JSON rows payload (see core.db.insert_select_sql), in one
     INSERT ... SELECT in the caller's transaction: the database builds each event's id and
     data, from `data`, (key, SQL expression over the row) pairs. For bulk writers (imports),
     where encoding and binding every event in Python would cost more than the write itself.
@@ -190,13 +192,8 @@ def publish_rows(event_type: str, rows: Any, payload: str, data: list[tuple[str,
 
     user = user if getattr(user, "pk", None) else None
     username = getattr(user, "username", "") or ""
-    caused_by = rows.json_object([("user", "%s"), ("audit_id", "NULL"), ("via", "%s")])
     handed_over = _nobody_listens()
-    sql = (f"INSERT INTO {connection.ops.quote_name(Event._meta.db_table)} "
-           "(event_id, type, created, data, user_id, username, audit_id, fanned_out, fanout_error) "
-           f"SELECT 'evt_' || %s || {rows.random_hex16()}, %s, %s, "
-           f"{rows.json_object([*data, ('caused_by', caused_by)])}, %s, %s, NULL, %s, '' FROM {rows.source}"
-           + ("" if handed_over else " RETURNING event_id"))
+    sql = _rows_sql(data) + ("" if handed_over else f" RETURNING {connection.ops.quote_name('event_id')}")
     params = [f"{time.time_ns() // 1_000_000:011x}", event_type,
               connection.ops.adapt_datetimefield_value(timezone.now()), username or None, via or None,
               getattr(user, "pk", None), username, handed_over, payload]
@@ -208,15 +205,19 @@ def publish_rows(event_type: str, rows: Any, payload: str, data: list[tuple[str,
     transaction.on_commit(lambda: deliver(ids))
 
 
+@functools.cache
+def _rows_sql(data: tuple[tuple[str, str], ...]) -> str:
+    d = dialect()
+    caused_by = d.json_object([("user", "%s"), ("audit_id", "NULL"), ("via", "%s")])
+    return insert_select_sql(Event, (
+        ("event_id", f"'evt_' || %s || {d.random_hex16()}"), ("type", "%s"), ("created", "%s"),
+        ("data", d.json_object([*data, ("caused_by", caused_by)])), ("user", "%s"), ("username", "%s"),
+        ("audit_id", "NULL"), ("fanned_out", "%s"), ("fanout_error", "''")))
+
+
 def _json_text(data: dict[str, Any]):
-    from django.db import connection
-
-    text = json.dumps(data, cls=jsoncodec.Encoder)  # Decimal as its exact number
-    if connection.vendor == "postgresql":
-        from psycopg.types.json import Jsonb
-
-        return Jsonb(data, dumps=lambda _: text)
-    return text
+    # One encoding, Decimal as its exact number, handed to the driver as it is.
+    return dialect().json_param(json.dumps(data, cls=jsoncodec.Encoder))
 
 
 def deliver(event_ids: list[str]) -> None:

@@ -40,6 +40,7 @@ also when a baseline changes afterwards (they stay priced with the baselines of 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Iterable, Iterator
@@ -47,11 +48,11 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 
 from core.audit.models import AuditEntry
 from core.db import write_slot
+from core.dialect import PostgreSQL, SQLite, dialect, quote_literal
 from core.roi.models import Baseline, Horizon, Pending, Usage, Watermark
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ WATERMARK = Watermark._meta.db_table
 PENDING = Pending._meta.db_table
 HORIZON = Horizon._meta.db_table
 KEY = "level, period_start, tool, user_pk, username, department"
+TOTALS = ("operations", "successful", "saved_ms")
 PREFIX = "roi_rollup_"
 TOOL_DAY, TOOL_MONTH, DAY = Usage.Level.TOOL_DAY.value, Usage.Level.TOOL_MONTH.value, Usage.Level.DAY.value
 ALL_LEVELS = (TOOL_DAY, TOOL_MONTH, DAY)
@@ -74,43 +76,36 @@ FOLD_LOCK = 7_606_001  # PostgreSQL advisory lock: one fold at a time
 
 
 @dataclass(frozen=True)
-class _Dialect:
-    """The few expressions that differ between SQLite and PostgreSQL. Days are UTC days."""
+class _Names:
+    """The tables, quoted through the connection, and the rollup's insert column list."""
 
-    day: str  # of a timestamp column, {0}
-    month: str  # first day of the month of a timestamp column
-    greatest: str
-    add: str  # ON CONFLICT ... DO UPDATE SET of an upsert that adds
-
-
-_ADD = ("operations = {t}operations + excluded.operations, successful = {t}successful + excluded.successful, "
-        "saved_ms = {t}saved_ms + excluded.saved_ms")
-_DIALECTS = {
-    "sqlite": _Dialect(day="date({0})", month="date({0}, 'start of month')", greatest="MAX",
-                       add=_ADD.format(t="")),
-    "postgresql": _Dialect(day="(({0}) AT TIME ZONE 'UTC')::date",
-                           month="date_trunc('month', ({0}) AT TIME ZONE 'UTC')::date", greatest="GREATEST",
-                           add=_ADD.format(t=USAGE + ".")),
-}
+    audit: str
+    usage: str
+    baseline: str
+    watermark: str
+    pending: str
+    horizon: str
+    insert: str  # INSERT INTO usage (key..., totals...)
+    add: str  # ON CONFLICT (key) DO UPDATE SET of an upsert that adds
 
 
-def _dialect() -> _Dialect:
-    try:
-        return _DIALECTS[connection.vendor]
-    except KeyError:
-        raise ImproperlyConfigured(f"ROI rollup supports SQLite and PostgreSQL, not {connection.vendor}") from None
-
-
-def _quoted(values: Iterable[str]) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+@functools.cache
+def _names() -> _Names:
+    quote = connection.ops.quote_name
+    usage = quote(USAGE)
+    return _Names(audit=quote(AUDIT), usage=usage, baseline=quote(BASELINE), watermark=quote(WATERMARK),
+                  pending=quote(PENDING), horizon=quote(HORIZON),
+                  insert=f"INSERT INTO {usage} ({KEY}, {', '.join(TOTALS)})",
+                  add=f"ON CONFLICT ({KEY}) DO UPDATE SET {dialect().add_excluded(usage, TOTALS)}")
 
 
 def _counted(row: str) -> str:
-    return f"NOT {row}.replayed AND {row}.tool NOT IN ({_quoted(ENVELOPE_TOOLS)})"
+    return f"NOT {row}.replayed AND {row}.tool NOT IN ({', '.join(map(quote_literal, ENVELOPE_TOOLS))})"
 
 
-def _saved(row: str, baseline_seconds: str, d: _Dialect) -> str:
-    return f"CASE WHEN {row}.success THEN {d.greatest}(0, {baseline_seconds} * 1000 - {row}.duration_ms) ELSE 0 END"
+def _saved(row: str, baseline_seconds: str) -> str:
+    return (f"CASE WHEN {row}.success THEN {dialect().greatest}(0, {baseline_seconds} * 1000 - {row}.duration_ms) "
+            "ELSE 0 END")
 
 
 def _slot() -> AbstractContextManager:
@@ -132,68 +127,31 @@ def _count_sql(source: str, *, levels: tuple[str, ...] = ALL_LEVELS, add: bool) 
     """INSERT of the given levels' rows, aggregated from `source`: a FROM clause (with its
     WHERE) exposing the audit columns as `a` and the baseline as `b`. add=True adds to
     existing rows; add=False expects none."""
-    d = _dialect()
-    shapes = {TOOL_DAY: (d.day.format("a.created"), "a.tool", "2, 3, 4, 5, 6"),
-              TOOL_MONTH: (d.month.format("a.created"), "a.tool", "2, 3, 4, 5, 6"),
-              DAY: (d.day.format("a.created"), "''", "2, 4, 5, 6")}
+    d, n = dialect(), _names()
+    shapes = {TOOL_DAY: (d.utc_day("a.created"), "a.tool", "2, 3, 4, 5, 6"),
+              TOOL_MONTH: (d.utc_month("a.created"), "a.tool", "2, 3, 4, 5, 6"),
+              DAY: (d.utc_day("a.created"), "''", "2, 4, 5, 6")}
     parts = []
     for level in levels:
         start, tool, group = shapes[level]
         parts.append(
             f"SELECT '{level}', {start}, {tool}, COALESCE(a.user_id, 0), a.username, a.department, COUNT(*), "
-            f"SUM(CASE WHEN a.success THEN 1 ELSE 0 END), SUM({_saved('a', 'COALESCE(b.seconds, 0)', d)}) "
+            f"SUM(CASE WHEN a.success THEN 1 ELSE 0 END), SUM({_saved('a', 'COALESCE(b.seconds, 0)')}) "
             f"FROM {source} GROUP BY {group}")
     # Rows in key order: concurrent writers of the rollup then lock its rows in the same order.
-    upsert = f" ORDER BY 1, 2, 3, 4, 5, 6 ON CONFLICT ({KEY}) DO UPDATE SET {d.add}" if add else ""
-    return (f"INSERT INTO {USAGE} ({KEY}, operations, successful, saved_ms) "
-            f"SELECT * FROM ({' UNION ALL '.join(parts)}) x WHERE 1 = 1{upsert}")
+    upsert = f" ORDER BY 1, 2, 3, 4, 5, 6 {n.add}" if add else ""
+    return f"{n.insert} SELECT * FROM ({' UNION ALL '.join(parts)}) x WHERE 1 = 1{upsert}"
 
 
 def _audit_source(where: str) -> str:
-    return f"{AUDIT} a LEFT JOIN {BASELINE} b ON b.tool = a.tool WHERE {_counted('a')} AND {where}"
-
-
-def _newest_audit_id(cursor) -> int:
-    cursor.execute(f"SELECT MAX(id) FROM {AUDIT}")
-    return cursor.fetchone()[0] or 0
-
-
-def _set_watermark(cursor, audit_id: int) -> None:
-    cursor.execute(f"UPDATE {WATERMARK} SET audit_id = %s WHERE id = 1", [audit_id])
-    if cursor.rowcount == 0:
-        cursor.execute(f"INSERT INTO {WATERMARK} (id, audit_id) VALUES (1, %s)", [audit_id])
-
-
-def _fold_sqlite(cursor) -> int:
-    """Count the audit rows above the watermark and raise it. Returns the watermark."""
-    cursor.execute(f"SELECT audit_id FROM {WATERMARK} WHERE id = 1")
-    row = cursor.fetchone()
-    done, newest = (row[0] if row else 0), _newest_audit_id(cursor)
-    if newest > done:
-        cursor.execute(_count_sql(_audit_source("a.id > %s AND a.id <= %s"), add=True), [done, newest] * 3)
-        _set_watermark(cursor, newest)
-    return max(done, newest)
-
-
-def _fold_postgresql(cursor) -> None:
-    """Count the queued audit rows, taking them off the queue, in one statement."""
-    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FOLD_LOCK])
-    # Waits for a rebuild to commit; the next statement then reads the baselines it left.
-    cursor.execute(f"LOCK TABLE {USAGE} IN ROW EXCLUSIVE MODE")
-    source = f"queued a LEFT JOIN {BASELINE} b ON b.tool = a.tool WHERE 1 = 1"
-    cursor.execute(
-        f"WITH taken AS (DELETE FROM {PENDING} RETURNING audit_id), "
-        f"queued AS (SELECT a.* FROM {AUDIT} a JOIN taken t ON t.audit_id = a.id WHERE {_counted('a')}) "
-        + _count_sql(source, add=True))
+    n = _names()
+    return f"{n.audit} a LEFT JOIN {n.baseline} b ON b.tool = a.tool WHERE {_counted('a')} AND {where}"
 
 
 def fold() -> None:
     """Count the audit rows committed since the last fold into the rollup."""
     with write_transaction(), connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            _fold_sqlite(cursor)
-        else:
-            _fold_postgresql(cursor)
+        _strategy().fold(cursor)
 
 
 def rebuild(tools: Iterable[str] | None = None) -> None:
@@ -205,20 +163,9 @@ def rebuild(tools: Iterable[str] | None = None) -> None:
 def _rebuild(cursor, tools: list[str] | None) -> None:
     if tools is not None and not tools:
         return
+    n = _names()
     horizon = current_horizon()
-    if connection.vendor == "sqlite":
-        # Everything up to the newest row is counted here (all of it) or folded first (the
-        # other tools, or the days before the horizon, which are not recounted), so the
-        # watermark ends at the newest row either way.
-        newest = _newest_audit_id(cursor) if tools is None and horizon is None else _fold_sqlite(cursor)
-        if tools is None:
-            _set_watermark(cursor, newest)
-        where, params = "a.id <= %s", [newest]
-    else:
-        # Folds and the update/delete triggers wait until the rebuild commits; audit inserts
-        # only queue, and queued rows are the fold's, not the rebuild's.
-        cursor.execute(f"LOCK TABLE {USAGE} IN SHARE ROW EXCLUSIVE MODE")
-        where, params = f"NOT EXISTS (SELECT 1 FROM {PENDING} p WHERE p.audit_id = a.id)", []
+    where, params = _strategy().recount(cursor, whole=tools is None and horizon is None, tools=tools)
     recounted, recounted_params = "1 = 1", []
     if horizon is not None:
         # Only the days from the horizon on: earlier days have no audit rows left to count.
@@ -228,12 +175,12 @@ def _rebuild(cursor, tools: list[str] | None) -> None:
                      f"OR (level = '{TOOL_MONTH}' AND period_start >= %s))")
         recounted_params = [_date(horizon), _date(horizon.replace(day=1))]
     if tools is None:
-        cursor.execute(f"DELETE FROM {USAGE} WHERE {recounted}", recounted_params)
+        cursor.execute(f"DELETE FROM {n.usage} WHERE {recounted}", recounted_params)
         cursor.execute(_count_sql(_audit_source(where), add=False), params * 3)
         _add_frozen_part_of_month(cursor, horizon, [])
         return
     marks = ", ".join(["%s"] * len(tools))
-    cursor.execute(f"DELETE FROM {USAGE} WHERE level IN ('{TOOL_DAY}', '{TOOL_MONTH}') AND tool IN ({marks}) "
+    cursor.execute(f"DELETE FROM {n.usage} WHERE level IN ('{TOOL_DAY}', '{TOOL_MONTH}') AND tool IN ({marks}) "
                    f"AND {recounted}", tools + recounted_params)
     cursor.execute(_count_sql(_audit_source(f"{where} AND a.tool IN ({marks})"), levels=(TOOL_DAY, TOOL_MONTH),
                               add=False), (params + tools) * 2)
@@ -241,11 +188,11 @@ def _rebuild(cursor, tools: list[str] | None) -> None:
     # The all-tools level is summed again from the tool level: simpler than patching it, and
     # a baseline change is rare.
     since, since_params = ("", []) if horizon is None else (" AND period_start >= %s", [_date(horizon)])
-    cursor.execute(f"DELETE FROM {USAGE} WHERE level = '{DAY}'{since}", since_params)
+    cursor.execute(f"DELETE FROM {n.usage} WHERE level = '{DAY}'{since}", since_params)
     cursor.execute(
-        f"INSERT INTO {USAGE} ({KEY}, operations, successful, saved_ms) "
-        f"SELECT '{DAY}', period_start, '', user_pk, username, department, SUM(operations), SUM(successful), "
-        f"SUM(saved_ms) FROM {USAGE} WHERE level = '{TOOL_DAY}'{since} GROUP BY 2, 4, 5, 6", since_params)
+        f"{n.insert} SELECT '{DAY}', period_start, '', user_pk, username, department, SUM(operations), "
+        f"SUM(successful), SUM(saved_ms) FROM {n.usage} WHERE level = '{TOOL_DAY}'{since} GROUP BY 2, 4, 5, 6",
+        since_params)
 
 
 def _date(day: date):
@@ -257,13 +204,13 @@ def _add_frozen_part_of_month(cursor, horizon: date | None, tools: list[str]) ->
     days before it, from their per-day rows, which the rebuild kept."""
     if horizon is None or horizon.day == 1:
         return
+    n = _names()
     month = horizon.replace(day=1)
     only = f" AND tool IN ({', '.join(['%s'] * len(tools))})" if tools else ""
     cursor.execute(
-        f"INSERT INTO {USAGE} ({KEY}, operations, successful, saved_ms) "
-        f"SELECT '{TOOL_MONTH}', %s, tool, user_pk, username, department, SUM(operations), SUM(successful), "
-        f"SUM(saved_ms) FROM {USAGE} WHERE level = '{TOOL_DAY}' AND period_start >= %s AND period_start < %s{only} "
-        f"GROUP BY 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6 ON CONFLICT ({KEY}) DO UPDATE SET {_dialect().add}",
+        f"{n.insert} SELECT '{TOOL_MONTH}', %s, tool, user_pk, username, department, SUM(operations), "
+        f"SUM(successful), SUM(saved_ms) FROM {n.usage} WHERE level = '{TOOL_DAY}' AND period_start >= %s "
+        f"AND period_start < %s{only} GROUP BY 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6 {n.add}",
         [_date(month), _date(month), _date(horizon), *tools])
 
 
@@ -279,10 +226,7 @@ def freeze_before(day: date) -> date:
     counted yet, then keeps the rollup of those days as it is (the horizon moves to `day`,
     never back). Returns the horizon now in force."""
     with write_transaction(), connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            _fold_sqlite(cursor)
-        else:
-            _fold_postgresql(cursor)  # its advisory lock also serialises two freezes
+        _strategy().fold(cursor)  # on PostgreSQL its advisory lock also serialises two freezes
         current = current_horizon()
         if current is None:
             Horizon.objects.create(pk=1, day=day)
@@ -291,109 +235,178 @@ def freeze_before(day: date) -> date:
     return max(day, current or day)
 
 
-# --- Triggers: rows updated or deleted after they were counted (both), queueing (PostgreSQL).
+# --- Per database: which audit rows are new, and the triggers for rows updated or deleted
+# after they were counted (both), and for queueing new rows (PostgreSQL).
 
-def _sqlite_add(row: str, d: _Dialect) -> str:
-    baseline = f"COALESCE((SELECT b.seconds FROM {BASELINE} b WHERE b.tool = {row}.tool), 0)"
-    day, month = d.day.format(row + ".created"), d.month.format(row + ".created")
+def _add_row(row: str) -> str:
+    """SQL (SQLite trigger body): count one audit row in."""
+    d, n = dialect(), _names()
+    baseline = f"COALESCE((SELECT b.seconds FROM {n.baseline} b WHERE b.tool = {row}.tool), 0)"
+    day, month = d.utc_day(row + ".created"), d.utc_month(row + ".created")
     rest = (f"COALESCE({row}.user_id, 0), {row}.username, {row}.department, 1, "
-            f"CASE WHEN {row}.success THEN 1 ELSE 0 END, {_saved(row, baseline, d)}")
-    return (f"INSERT INTO {USAGE} ({KEY}, operations, successful, saved_ms) VALUES "
-            f"('{DAY}', {day}, '', {rest}), ('{TOOL_DAY}', {day}, {row}.tool, {rest}), "
-            f"('{TOOL_MONTH}', {month}, {row}.tool, {rest}) ON CONFLICT ({KEY}) DO UPDATE SET {d.add};")
+            f"CASE WHEN {row}.success THEN 1 ELSE 0 END, {_saved(row, baseline)}")
+    return (f"{n.insert} VALUES ('{DAY}', {day}, '', {rest}), ('{TOOL_DAY}', {day}, {row}.tool, {rest}), "
+            f"('{TOOL_MONTH}', {month}, {row}.tool, {rest}) {n.add};")
 
 
-def _sqlite_remove(row: str, d: _Dialect) -> str:
+def _remove_row(row: str) -> str:
+    """SQL (SQLite trigger body): count one audit row out."""
     # An UPDATE, never an upsert: when the rollup was emptied first (a test database flush
     # deletes table by table), un-counting finds nothing instead of leaving negative rows.
-    baseline = f"COALESCE((SELECT b.seconds FROM {BASELINE} b WHERE b.tool = {row}.tool), 0)"
-    day, month = d.day.format(row + ".created"), d.month.format(row + ".created")
-    return (f"UPDATE {USAGE} SET operations = operations - 1, "
+    d, n = dialect(), _names()
+    baseline = f"COALESCE((SELECT b.seconds FROM {n.baseline} b WHERE b.tool = {row}.tool), 0)"
+    day, month = d.utc_day(row + ".created"), d.utc_month(row + ".created")
+    return (f"UPDATE {n.usage} SET operations = operations - 1, "
             f"successful = successful - (CASE WHEN {row}.success THEN 1 ELSE 0 END), "
-            f"saved_ms = saved_ms - ({_saved(row, baseline, d)}) "
+            f"saved_ms = saved_ms - ({_saved(row, baseline)}) "
             f"WHERE user_pk = COALESCE({row}.user_id, 0) AND username = {row}.username "
             f"AND department = {row}.department AND ((level = '{TOOL_DAY}' AND period_start = {day} "
             f"AND tool = {row}.tool) OR (level = '{TOOL_MONTH}' AND period_start = {month} AND tool = {row}.tool) "
             f"OR (level = '{DAY}' AND period_start = {day} AND tool = ''));")
 
 
-def _sqlite_sql(name: str) -> list[str]:
-    d = _DIALECTS["sqlite"]
+class _Watermark:
+    """SQLite: the new audit rows are those above a watermark id (see the module docstring)."""
 
-    def counted(row: str) -> str:  # and at or below the watermark: rows above it are fold()'s
-        return f"{_counted(row)} AND {row}.id <= (SELECT w.audit_id FROM {WATERMARK} w WHERE w.id = 1)"
+    suffixes = ("del", "del_frozen", "upd_old", "upd_new")
 
-    def frozen(row: str) -> str:  # a day before the horizon: its audit rows are being pruned
-        return f"{d.day.format(row + '.created')} < COALESCE((SELECT h.day FROM {HORIZON} h WHERE h.id = 1), '')"
+    def fold(self, cursor) -> int:
+        """Count the audit rows above the watermark and raise it. Returns the watermark."""
+        cursor.execute(f"SELECT audit_id FROM {_names().watermark} WHERE id = 1")
+        row = cursor.fetchone()
+        done, newest = (row[0] if row else 0), self._newest(cursor)
+        if newest > done:
+            cursor.execute(_count_sql(_audit_source("a.id > %s AND a.id <= %s"), add=True), [done, newest] * 3)
+            self._set(cursor, newest)
+        return max(done, newest)
 
-    return [
-        f"CREATE TRIGGER {name}_del AFTER DELETE ON {AUDIT} WHEN {counted('OLD')} AND NOT {frozen('OLD')} "
-        f"BEGIN {_sqlite_remove('OLD', d)} END",
-        # A row of a frozen day that fold() has not counted yet: counted as it goes.
-        f"CREATE TRIGGER {name}_del_frozen AFTER DELETE ON {AUDIT} WHEN {_counted('OLD')} "
-        f"AND OLD.id > COALESCE((SELECT w.audit_id FROM {WATERMARK} w WHERE w.id = 1), 0) AND {frozen('OLD')} "
-        f"BEGIN {_sqlite_add('OLD', d)} END",
-        f"CREATE TRIGGER {name}_upd_old AFTER UPDATE ON {AUDIT} WHEN {counted('OLD')} "
-        f"BEGIN {_sqlite_remove('OLD', d)} END",
-        f"CREATE TRIGGER {name}_upd_new AFTER UPDATE ON {AUDIT} WHEN {counted('NEW')} "
-        f"BEGIN {_sqlite_add('NEW', d)} END",
-    ]
+    def recount(self, cursor, *, whole: bool, tools: list[str] | None) -> tuple[str, list]:
+        """Before a rebuild: the audit rows it counts (WHERE over `a`, parameters)."""
+        # Everything up to the newest row is counted here (all of it) or folded first (the
+        # other tools, or the days before the horizon, which are not recounted), so the
+        # watermark ends at the newest row either way.
+        newest = self._newest(cursor) if whole else self.fold(cursor)
+        if tools is None:
+            self._set(cursor, newest)
+        return "a.id <= %s", [newest]
+
+    @staticmethod
+    def _newest(cursor) -> int:
+        cursor.execute(f"SELECT MAX(id) FROM {_names().audit}")
+        return cursor.fetchone()[0] or 0
+
+    @staticmethod
+    def _set(cursor, audit_id: int) -> None:
+        n = _names()
+        cursor.execute(f"UPDATE {n.watermark} SET audit_id = %s WHERE id = 1", [audit_id])
+        if cursor.rowcount == 0:
+            cursor.execute(f"INSERT INTO {n.watermark} (id, audit_id) VALUES (1, %s)", [audit_id])
+
+    def statements(self, name: str) -> list[str]:
+        d, n = dialect(), _names()
+
+        def counted(row: str) -> str:  # and at or below the watermark: rows above it are fold()'s
+            return f"{_counted(row)} AND {row}.id <= (SELECT w.audit_id FROM {n.watermark} w WHERE w.id = 1)"
+
+        def frozen(row: str) -> str:  # a day before the horizon: its audit rows are being pruned
+            return f"{d.utc_day(row + '.created')} < COALESCE((SELECT h.day FROM {n.horizon} h WHERE h.id = 1), '')"
+
+        return [
+            f"CREATE TRIGGER {name}_del AFTER DELETE ON {n.audit} WHEN {counted('OLD')} AND NOT {frozen('OLD')} "
+            f"BEGIN {_remove_row('OLD')} END",
+            # A row of a frozen day that fold() has not counted yet: counted as it goes.
+            f"CREATE TRIGGER {name}_del_frozen AFTER DELETE ON {n.audit} WHEN {_counted('OLD')} "
+            f"AND OLD.id > COALESCE((SELECT w.audit_id FROM {n.watermark} w WHERE w.id = 1), 0) AND {frozen('OLD')} "
+            f"BEGIN {_add_row('OLD')} END",
+            f"CREATE TRIGGER {name}_upd_old AFTER UPDATE ON {n.audit} WHEN {counted('OLD')} "
+            f"BEGIN {_remove_row('OLD')} END",
+            f"CREATE TRIGGER {name}_upd_new AFTER UPDATE ON {n.audit} WHEN {counted('NEW')} "
+            f"BEGIN {_add_row('NEW')} END",
+        ]
+
+    def reset(self, cursor) -> None:
+        """After the triggers were dropped, before the rebuild."""
 
 
-def _pg_sql(name: str) -> list[str]:
-    d = _DIALECTS["postgresql"]
-    columns = ("created", "tool", "user_id", "username", "department", "success", "replayed", "duration_ms")
-    old, new = (", ".join(f"{row}.{c}" for c in columns) for row in ("OLD", "NEW"))
-    return [
-        # Counts or un-counts one row directly. ROW EXCLUSIVE before reading the baseline: a
-        # rebuild holds SHARE ROW EXCLUSIVE while it recounts, so this either finishes before
-        # the rebuild reads the audit rows or reads the baseline after the rebuild committed.
-        f"""CREATE FUNCTION {name}_apply(p_created timestamptz, p_tool text, p_user_id bigint, p_username text,
+class _Queue:
+    """PostgreSQL: ids commit out of order, so an insert trigger queues each counted row's id."""
+
+    suffixes = ("ins", "chg", "trunc")
+
+    def fold(self, cursor) -> None:
+        """Count the queued audit rows, taking them off the queue, in one statement."""
+        n = _names()
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FOLD_LOCK])
+        # Waits for a rebuild to commit; the next statement then reads the baselines it left.
+        cursor.execute(f"LOCK TABLE {n.usage} IN ROW EXCLUSIVE MODE")
+        source = f"queued a LEFT JOIN {n.baseline} b ON b.tool = a.tool WHERE 1 = 1"
+        cursor.execute(
+            f"WITH taken AS (DELETE FROM {n.pending} RETURNING audit_id), "
+            f"queued AS (SELECT a.* FROM {n.audit} a JOIN taken t ON t.audit_id = a.id WHERE {_counted('a')}) "
+            + _count_sql(source, add=True))
+
+    def recount(self, cursor, *, whole: bool, tools: list[str] | None) -> tuple[str, list]:
+        # Folds and the update/delete triggers wait until the rebuild commits; audit inserts
+        # only queue, and queued rows are the fold's, not the rebuild's.
+        n = _names()
+        cursor.execute(f"LOCK TABLE {n.usage} IN SHARE ROW EXCLUSIVE MODE")
+        return f"NOT EXISTS (SELECT 1 FROM {n.pending} p WHERE p.audit_id = a.id)", []
+
+    def statements(self, name: str) -> list[str]:
+        d, n = dialect(), _names()
+        columns = ("created", "tool", "user_id", "username", "department", "success", "replayed", "duration_ms")
+        old, new = (", ".join(f"{row}.{c}" for c in columns) for row in ("OLD", "NEW"))
+        return [
+            # Counts or un-counts one row directly. ROW EXCLUSIVE before reading the baseline: a
+            # rebuild holds SHARE ROW EXCLUSIVE while it recounts, so this either finishes before
+            # the rebuild reads the audit rows or reads the baseline after the rebuild committed.
+            f"""CREATE FUNCTION {name}_apply(p_created timestamptz, p_tool text, p_user_id bigint, p_username text,
     p_department text, p_success boolean, p_replayed boolean, p_duration_ms bigint, p_sign integer)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    v_day date := {d.day.format("p_created")};
-    v_month date := {d.month.format("p_created")};
+    v_day date := {d.utc_day("p_created")};
+    v_month date := {d.utc_month("p_created")};
     v_saved bigint := 0;
     v_ok integer := CASE WHEN p_success THEN 1 ELSE 0 END;
 BEGIN
-    IF p_replayed OR p_tool IN ({_quoted(ENVELOPE_TOOLS)}) THEN
+    IF p_replayed OR p_tool IN ({', '.join(map(quote_literal, ENVELOPE_TOOLS))}) THEN
         RETURN;
     END IF;
-    LOCK TABLE {USAGE} IN ROW EXCLUSIVE MODE;
+    LOCK TABLE {n.usage} IN ROW EXCLUSIVE MODE;
     IF p_success THEN
-        v_saved := GREATEST(0, COALESCE((SELECT b.seconds FROM {BASELINE} b WHERE b.tool = p_tool), 0)::bigint
+        v_saved := GREATEST(0, COALESCE((SELECT b.seconds FROM {n.baseline} b WHERE b.tool = p_tool), 0)::bigint
                                * 1000 - p_duration_ms);
     END IF;
     IF p_sign > 0 THEN
-        INSERT INTO {USAGE} ({KEY}, operations, successful, saved_ms) VALUES
+        {n.insert} VALUES
             ('{DAY}', v_day, '', COALESCE(p_user_id, 0), p_username, p_department, 1, v_ok, v_saved),
             ('{TOOL_DAY}', v_day, p_tool, COALESCE(p_user_id, 0), p_username, p_department, 1, v_ok, v_saved),
             ('{TOOL_MONTH}', v_month, p_tool, COALESCE(p_user_id, 0), p_username, p_department, 1, v_ok, v_saved)
-        ON CONFLICT ({KEY}) DO UPDATE SET {d.add};
+        {n.add};
     ELSE
         -- An UPDATE, never an upsert: see the SQLite triggers.
-        UPDATE {USAGE} SET operations = operations - 1, successful = successful - v_ok, saved_ms = saved_ms - v_saved
+        UPDATE {n.usage} SET operations = operations - 1, successful = successful - v_ok,
+            saved_ms = saved_ms - v_saved
         WHERE user_pk = COALESCE(p_user_id, 0) AND username = p_username AND department = p_department
           AND ((level = '{TOOL_DAY}' AND period_start = v_day AND tool = p_tool)
             OR (level = '{TOOL_MONTH}' AND period_start = v_month AND tool = p_tool)
             OR (level = '{DAY}' AND period_start = v_day AND tool = ''));
     END IF;
 END $$""",
-        f"""CREATE FUNCTION {name}_queue() RETURNS trigger LANGUAGE plpgsql AS $$
+            f"""CREATE FUNCTION {name}_queue() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO {PENDING} (audit_id) VALUES (NEW.id);
+    INSERT INTO {n.pending} (audit_id) VALUES (NEW.id);
     RETURN NULL;
 END $$""",
-        # A row still queued is counted by the fold as it is then: just keep the queue right.
-        # A row already counted is un-counted as it was, and counted as it is now.
-        f"""CREATE FUNCTION {name}_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            # A row still queued is counted by the fold as it is then: just keep the queue right.
+            # A row already counted is un-counted as it was, and counted as it is now.
+            f"""CREATE FUNCTION {name}_change() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     v_queued boolean;
 BEGIN
-    DELETE FROM {PENDING} WHERE audit_id = OLD.id;
+    DELETE FROM {n.pending} WHERE audit_id = OLD.id;
     v_queued := FOUND;
-    IF TG_OP = 'DELETE' AND {d.day.format("OLD.created")} < (SELECT h.day FROM {HORIZON} h WHERE h.id = 1) THEN
+    IF TG_OP = 'DELETE' AND {d.utc_day("OLD.created")} < (SELECT h.day FROM {n.horizon} h WHERE h.id = 1) THEN
         -- A day before the horizon, whose audit rows are being pruned: it keeps its figures.
         -- A row counted stays counted; a row still queued is counted as it goes.
         IF v_queued THEN
@@ -408,42 +421,48 @@ BEGIN
         IF NOT v_queued THEN
             PERFORM {name}_apply({new}, 1);
         ELSIF {_counted('NEW')} THEN
-            INSERT INTO {PENDING} (audit_id) VALUES (NEW.id);
+            INSERT INTO {n.pending} (audit_id) VALUES (NEW.id);
         END IF;
     END IF;
     RETURN NULL;
 END $$""",
-        f"""CREATE FUNCTION {name}_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+            f"""CREATE FUNCTION {name}_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    DELETE FROM {USAGE};
-    DELETE FROM {PENDING};
+    DELETE FROM {n.usage};
+    DELETE FROM {n.pending};
     RETURN NULL;
 END $$""",
-        f"CREATE TRIGGER {name}_ins AFTER INSERT ON {AUDIT} FOR EACH ROW WHEN ({_counted('NEW')}) "
-        f"EXECUTE FUNCTION {name}_queue()",
-        f"CREATE TRIGGER {name}_chg AFTER UPDATE OR DELETE ON {AUDIT} FOR EACH ROW EXECUTE FUNCTION {name}_change()",
-        f"CREATE TRIGGER {name}_trunc AFTER TRUNCATE ON {AUDIT} FOR EACH STATEMENT EXECUTE FUNCTION {name}_truncate()",
-    ]
+            f"CREATE TRIGGER {name}_ins AFTER INSERT ON {n.audit} FOR EACH ROW WHEN ({_counted('NEW')}) "
+            f"EXECUTE FUNCTION {name}_queue()",
+            f"CREATE TRIGGER {name}_chg AFTER UPDATE OR DELETE ON {n.audit} FOR EACH ROW "
+            f"EXECUTE FUNCTION {name}_change()",
+            f"CREATE TRIGGER {name}_trunc AFTER TRUNCATE ON {n.audit} FOR EACH STATEMENT "
+            f"EXECUTE FUNCTION {name}_truncate()",
+        ]
 
+    def reset(self, cursor) -> None:
+        # Without the triggers, nothing queued is to be trusted: the rebuild counts it all.
+        cursor.execute(f"DELETE FROM {_names().pending}")
+
+
+_STRATEGIES: dict[type, _Watermark | _Queue] = {SQLite: _Watermark(), PostgreSQL: _Queue()}
+
+
+def _strategy() -> _Watermark | _Queue:
+    return _STRATEGIES[type(dialect())]
+
+
+# --- Installing the triggers.
 
 def _definition() -> tuple[str, list[str], set[str]]:
     """(name, statements, trigger names) of the current definition for this database."""
-    _dialect()  # refuses other databases
-    sqlite = connection.vendor == "sqlite"
-    build = _sqlite_sql if sqlite else _pg_sql
-    name = PREFIX + hashlib.sha256("\n".join(build(PREFIX)).encode()).hexdigest()[:10]
-    suffixes = ("del", "del_frozen", "upd_old", "upd_new") if sqlite else ("ins", "chg", "trunc")
-    return name, build(name), {f"{name}_{suffix}" for suffix in suffixes}
+    strategy = _strategy()
+    name = PREFIX + hashlib.sha256("\n".join(strategy.statements(PREFIX)).encode()).hexdigest()[:10]
+    return name, strategy.statements(name), {f"{name}_{suffix}" for suffix in strategy.suffixes}
 
 
 def _installed_triggers(cursor) -> set[str]:
-    if connection.vendor == "sqlite":
-        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s AND name LIKE %s",
-                       [AUDIT, PREFIX + "%"])
-    else:
-        cursor.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal "
-                       "AND tgname LIKE %s", [AUDIT, PREFIX + "%"])
-    return {row[0] for row in cursor.fetchall()}
+    return dialect().trigger_names(cursor, AUDIT, PREFIX)
 
 
 def installed() -> bool:
@@ -459,17 +478,8 @@ def ensure_installed() -> bool:
         present = _installed_triggers(cursor)
         if present == expected:
             return False
-        for trigger in sorted(present):
-            cursor.execute(f"DROP TRIGGER IF EXISTS {trigger}" if connection.vendor == "sqlite"
-                           else f"DROP TRIGGER IF EXISTS {trigger} ON {AUDIT}")
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n "
-                           "ON n.oid = p.pronamespace WHERE n.nspname = current_schema() AND p.proname LIKE %s",
-                           [PREFIX + "%"])
-            for (signature,) in cursor.fetchall():
-                cursor.execute(f"DROP FUNCTION IF EXISTS {signature}")
-            # Without the triggers, nothing queued is to be trusted: the rebuild counts it all.
-            cursor.execute(f"DELETE FROM {PENDING}")
+        dialect().drop_triggers(cursor, AUDIT, present, PREFIX)
+        _strategy().reset(cursor)
         for statement in statements:
             cursor.execute(statement)
         _rebuild(cursor, None)

@@ -19,6 +19,6 @@ class ToolsConfig(AppConfig):
         # Each area registers its ax_* tools in its own tools.py: importing them once per
         # process fills the registry, and the framework needs to know none of them.
         autodiscover_modules("tools")
-        connection_created.connect(on_connection_created, dispatch_uid="db.wal_checkpointer")
+        connection_created.connect(on_connection_created, dispatch_uid="core.db.on_connection_created")
 
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="tools.ensure_schedules")
