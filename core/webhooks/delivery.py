@@ -13,6 +13,7 @@ well have got the request; it does not mark the subscription failing, since the 
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -298,16 +299,23 @@ def _update_subscriptions(subs: dict[int, dict], now: datetime) -> None:
             Subscription.objects.filter(pk=pk).update(**state["changes"])
 
 
+@functools.cache
+def _update_claimed_sql() -> str:
+    def column(name: str) -> str:
+        return connection.ops.quote_name(Delivery._meta.get_field(name).column)
+
+    return (f"UPDATE {connection.ops.quote_name(Delivery._meta.db_table)} "
+            f"SET {', '.join(f'{column(name)} = %s' for name in _UPDATED)} "
+            f"WHERE {column('id')} = %s AND {column('status')} = %s AND {column('claim')} = %s")
+
+
 def _update_claimed(rows: list[tuple[Delivery, str]]) -> int:
     """UPDATE each delivery's fields where it is still `sending` under its token: one prepared
     statement run with executemany (the ORM's bulk_update builds a CASE per field and row, which
     costs more CPU than the sending itself). Returns how many rows it changed."""
     fields = [Delivery._meta.get_field(name) for name in _UPDATED]
-    qn = connection.ops.quote_name
-    sql = (f"UPDATE {qn(Delivery._meta.db_table)} SET {', '.join(f'{qn(f.column)} = %s' for f in fields)} "
-           f"WHERE {qn('id')} = %s AND {qn('status')} = %s AND {qn('claim')} = %s")
     params = [[f.get_db_prep_save(getattr(d, f.attname), connection) for f in fields]
               + [d.pk, Delivery.Status.SENDING.value, token] for d, token in rows]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        cursor.executemany(_update_claimed_sql(), params)
         return cursor.rowcount  # the sum over all rows, with sqlite3 and psycopg alike
