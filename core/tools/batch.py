@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from core.accounts.roles import owned_by_or_admin
 from core.db import write_slot
+from core.dialect import dialect
 from core.errors import ToolError
 from core.jobs import requeue_waiting
 from core.tools.models import BatchRun
@@ -74,7 +75,7 @@ def _writes_under_slot(tool_name: str | None) -> bool:
     from core.tools.registry import find_tool
 
     tool = find_tool(tool_name) if tool_name else None
-    return settings.USING_SQLITE and tool is not None and tool.transactional
+    return dialect().one_writer and tool is not None and tool.transactional
 
 
 def _parallelism(max_parallel: int, entries: list[Entry]) -> int:

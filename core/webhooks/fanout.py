@@ -9,6 +9,7 @@ enqueued to django-q2 at once.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from datetime import timedelta
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 
 from core.db import run_sql, write_slot
+from core.dialect import dialect
 from core.events.catalog import TEST_EVENT, type_matches
 from core.events.models import Event
 from core.webhooks import clock
@@ -48,11 +50,18 @@ def enqueue_lease() -> timedelta:
     return timedelta(seconds=settings.WEBHOOK_ENQUEUE_LEASE_SECONDS)
 
 
+@functools.cache
+def _any_listening_sql() -> str:
+    from django.db import connection
+
+    table = connection.ops.quote_name(Subscription._meta.db_table)
+    return f"SELECT 1 FROM {table} WHERE status <> %s LIMIT 1"
+
+
 def has_subscriptions() -> bool:
     """Whether any subscription could receive an event now (paused ones queue their deliveries).
     Asked once per publishing transaction, so one plain statement."""
-    return bool(run_sql(f'SELECT 1 FROM "{Subscription._meta.db_table}" WHERE status <> %s LIMIT 1',
-                        [Subscription.Status.DISABLED.value]))
+    return bool(run_sql(_any_listening_sql(), [Subscription.Status.DISABLED.value]))
 
 
 def on_events(event_ids: list[str]) -> None:
@@ -79,7 +88,7 @@ def fan_out(event_ids: list[str]) -> int:
             Event.objects.filter(event_id__in=event_ids, fanned_out=False).update(fanned_out=True, fanout_error="")
             return 0
         events = Event.objects.filter(event_id__in=event_ids, fanned_out=False).only("pk", "type", "data")
-        if not settings.USING_SQLITE:  # SQLite's IMMEDIATE transaction already serialises writers
+        if not dialect().one_writer:  # one writer at a time (SQLite) already serialises the fan-out
             events = events.select_for_update(skip_locked=True)
         events = list(events)
         if not events:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -448,7 +449,7 @@ def test_a_superseded_worker_cannot_overwrite_the_result(writer, erp):
     assert run.status == BatchRun.Status.RUNNING and run.results is None
 
 
-def test_threads_for_a_batch(settings, throwaway_tool):
+def test_threads_for_a_batch(monkeypatch, throwaway_tool):
     """On SQLite a batch of writing operations runs on one thread (they take the one writer lock in
     turn anyway); a batch with an operation that does not write under it, or any batch on
     PostgreSQL, gets up to max_parallel threads."""
@@ -456,12 +457,12 @@ def test_threads_for_a_batch(settings, throwaway_tool):
     writes = [batch.parse_entry(i, CREATE if i % 2 else READ) for i in range(10)]
     mixed = [*writes, batch.parse_entry(10, {"tool": "ax_test_orchestrator", "arguments": {}})]
     malformed = [*writes, batch.parse_entry(10, "junk"), batch.parse_entry(11, {"tool": "ax_nope"})]
-    settings.USING_SQLITE = True
+    monkeypatch.setattr(batch, "dialect", lambda: SimpleNamespace(one_writer=True))  # SQLite
     assert batch._parallelism(5, writes) == 1
     assert batch._parallelism(5, mixed) == 5
     assert batch._parallelism(20, mixed) == 11  # never more threads than operations
     assert batch._parallelism(5, malformed) == 5  # an unknown tool: not known to write
-    settings.USING_SQLITE = False
+    monkeypatch.setattr(batch, "dialect", lambda: SimpleNamespace(one_writer=False))  # PostgreSQL
     assert batch._parallelism(5, writes) == 5
 
 
