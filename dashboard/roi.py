@@ -28,6 +28,7 @@ from core.roi import export, services
 from core.roi.figures import HEADLINES, HOURS_PER_FTE_DAY, Metrics, Row, change, headline, share, working_days
 from core.roi.models import Baseline
 from core.roi.rollup import ENVELOPE_TOOLS
+from core.tools.pipeline import call_tool
 from core.tools.registry import all_tools
 from dashboard import roi_charts
 from dashboard.access import role_required
@@ -225,6 +226,19 @@ def _baselines_page(request: HttpRequest, *, invalid: BaselineForm | None = None
                                    context, status=status)
 
 
+def _set_baseline(request: HttpRequest, form: BaselineForm, tool: str) -> Baseline | None:
+    """The one write: ax_set_roi_baseline, as a dashboard call. None (the error on the form)
+    when the tool refuses it."""
+    try:
+        call_tool("ax_set_roi_baseline", {"tool": tool, "seconds": form.cleaned_data["seconds"],
+                                          "note": form.cleaned_data.get("note", "")},
+                  request.user, via="dashboard")
+    except ToolError as error:
+        form.add_error(None, f"{error.code}: {error.message}")
+        return None
+    return Baseline.objects.get(tool=tool)
+
+
 def _log(request: HttpRequest, baseline: Baseline, form: BaselineForm, action: int) -> None:
     """Baselines drive every saving shown, so each change is kept in the admin's history."""
     message = construct_change_message(form, None, action == ADDITION)
@@ -251,7 +265,9 @@ def baseline_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _baselines_page(request, invalid=form, status=422)
     if form.has_changed():
-        form.save()
+        baseline = _set_baseline(request, form, baseline.tool)
+        if baseline is None:
+            return _baselines_page(request, invalid=form, status=422)
         _log(request, baseline, form, CHANGE)
         messages.success(request, f"Baseline of {baseline.tool} saved: {baseline.seconds} s per operation. "
                                   "Its savings are recomputed for every period.")
@@ -264,7 +280,9 @@ def baseline_new(request: HttpRequest) -> HttpResponse:
     form = BaselineForm(request.POST, auto_id="id_new_%s")
     if not form.is_valid():
         return _baselines_page(request, new=form, status=422)
-    baseline = form.save()
+    baseline = _set_baseline(request, form, form.cleaned_data["tool"])
+    if baseline is None:
+        return _baselines_page(request, new=form, status=422)
     _log(request, baseline, form, ADDITION)
     messages.success(request, f"Baseline of {baseline.tool} added: {baseline.seconds} s per operation.")
     return _saved(request, baseline)

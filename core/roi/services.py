@@ -23,6 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import BigIntegerField, Case, F, Q, Sum, Value, When
 
 from core.accounts.models import Department, Profile
+from core.db import write_slot
 from core.errors import ToolError
 from core.roi import rollup
 from core.roi.figures import ENTITY_GROUPINGS, GROUPINGS, PERIOD_GROUPINGS, Figures, Metrics, Row
@@ -225,3 +226,24 @@ def _metrics(start: date, end: date, group_by: str) -> Metrics:
         groups[group_by] = _period_rows(group_by, start, end, rates)
     return Metrics(date_from=start, date_to=end, group_by=group_by, currency=settings.ROI_CURRENCY,
                    default_hourly_rate=Decimal(rates.default).scaleb(-2), total=total, groups=groups)
+
+
+def set_baseline(tool: str, seconds: int, note: str | None = None) -> tuple[Baseline, bool]:
+    """Create or change the baseline of `tool` (the name as audited); returns it and whether it
+    is new. Saving it recomputes that tool's figures (core/roi/signals.py)."""
+    tool = tool.strip()
+    if not tool:
+        raise ToolError("MISSING_FIELD", "tool must not be blank", field="tool")
+    baseline = Baseline.objects.filter(tool=tool).first()
+    created = baseline is None
+    if created:
+        baseline = Baseline(tool=tool, seconds=seconds, note=note or "")
+    elif baseline.seconds == seconds and (note is None or baseline.note == note):
+        return baseline, False
+    else:
+        baseline.seconds = seconds
+        if note is not None:
+            baseline.note = note
+    with write_slot():
+        baseline.save()
+    return baseline, created

@@ -1,4 +1,4 @@
-"""ax_get_roi_metrics: ROI figures of a date range (story 7.6)."""
+"""ax_get_roi_metrics: ROI figures of a date range (story 7.6); ax_set_roi_baseline: a tool's manual time."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Any
 from core.accounts.roles import MCP_ADMIN
 from core.roi import services
 from core.roi.figures import GROUPINGS, PERIOD_GROUPINGS
+from core.roi.models import MAX_BASELINE_SECONDS
 from core.tools.pipeline import CallContext
 from core.tools.registry import obj, register
-from core.tools.schemas import COUNT, DAY, STRING, date_input, nullable, record
+from core.tools.schemas import BOOLEAN, COUNT, DAY, STRING, TIMESTAMP, date_input, nullable, record, text
 
 # services.parse_date: YYYY-MM-DD of a real day, years MIN_YEAR-MAX_YEAR (a test holds the two together).
 DATE = date_input("YYYY-MM-DD (UTC day), inclusive; years 1970-2999", years="19[7-9][0-9]|2[0-9]{3}")
@@ -66,3 +67,19 @@ METRICS = {
 )
 def get_roi_metrics(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     return services.roi_metrics(args["date_from"], args["date_to"], args.get("group_by", "tool")).as_dict()
+
+
+@register(
+    "ax_set_roi_baseline", role=MCP_ADMIN,
+    description="Set how many seconds a person needs by hand for one operation of a tool (its ROI baseline, keyed "
+                "by the tool name as audited, e.g. ax_create_salesorder or import.customers): creates it or changes "
+                "it. The tool's savings are recomputed for every period.",
+    schema=obj({"tool": text(100, required=True, description="tool name as audited"),
+                "seconds": {"type": "integer", "minimum": 0, "maximum": MAX_BASELINE_SECONDS},
+                "note": text(200, description="what the manual work consists of")}, ["tool", "seconds"]),
+    output=record({"tool": STRING, "seconds": COUNT, "note": STRING, "created": BOOLEAN, "updated": TIMESTAMP}),
+)
+def set_roi_baseline(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    baseline, created = services.set_baseline(args["tool"], args["seconds"], args.get("note"))
+    return {"tool": baseline.tool, "seconds": baseline.seconds, "note": baseline.note, "created": created,
+            "updated": baseline.updated.isoformat()}

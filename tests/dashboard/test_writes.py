@@ -1,8 +1,7 @@
 """Every write the dashboard makes goes through call_tool: it leaves an audit row with via
 "dashboard" and counts against the caller's rate limit, like a call over the API or MCP.
-
-(The ROI baselines are the one exception: no tool edits them; each change is kept in the
-admin's history instead, see test_roi_views.py.)
+ROI baselines too (ax_set_roi_baseline); each of their changes is also kept in the admin's
+history (test_roi_views.py).
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from core.events.bus import publish
 from core.events.models import Event
 from core.imports import services as imports
 from core.imports.models import ImportJob
+from core.roi.models import Baseline
 from core.tools import ratelimit
 from core.tools.models import BatchRun
 from core.tools.pipeline import call_tool
@@ -112,6 +112,12 @@ WRITES = {
     "retry one": Write("ax_retry_webhook_delivery", lambda w: (
         f"/webhooks/deliveries/{w.failed_delivery().delivery_id}/retry/", {}),
         lambda: sorted(Delivery.objects.values_list("status", flat=True))),
+    "baseline": Write("ax_set_roi_baseline", lambda w: (
+        f"/roi/baselines/{Baseline.objects.get(tool='ax_create_salesorder').pk}/", {"seconds": 777, "note": "x"}),
+        lambda: sorted(Baseline.objects.values_list("tool", "seconds"))),
+    "new baseline": Write("ax_set_roi_baseline", lambda w: (
+        "/roi/baselines/new/", {"tool": "import.pricelists", "seconds": 9, "note": ""}),
+        lambda: sorted(Baseline.objects.values_list("tool", "seconds"))),
 }
 
 

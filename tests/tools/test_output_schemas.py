@@ -134,6 +134,8 @@ def walk_every_tool(admin) -> Walk:
     today = timezone.now().date().isoformat()
     for group_by in ("tool", "user", "department", "day", "week", "month"):
         call("ax_get_roi_metrics", {"date_from": today, "date_to": today, "group_by": group_by})
+    call("ax_set_roi_baseline", {"tool": "import.pricelists", "seconds": 30, "note": "a price list row"})
+    call("ax_set_roi_baseline", {"tool": "import.pricelists", "seconds": 45})
     return call
 
 
