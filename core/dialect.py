@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+from abc import ABC, abstractmethod
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -21,7 +22,7 @@ def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-class Dialect:
+class Dialect(ABC):
     """The interface; see SQLite and PostgreSQL below for what each writes."""
 
     # A write transaction holds the database's only writer lock from its first statement, so
@@ -45,16 +46,17 @@ class Dialect:
         database does not convert by itself)."""
         return f"(src.value->>{index})"
 
+    @abstractmethod
     def json(self, text_sql: str) -> str:
         """SQL text holding JSON, as a JSON value (for json_object: embedded, not quoted)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def json_object(self, pairs: list[tuple[str, str]]) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def random_hex16(self) -> str:
         """16 random hex digits per row."""
-        raise NotImplementedError
 
     def json_param(self, text: str) -> Any:
         """A parameter for a JSON column from its already encoded text."""
@@ -64,12 +66,13 @@ class Dialect:
         """Inside an atomic block, whether the database has ended the transaction by itself."""
         return False
 
+    @abstractmethod
     def utc_day(self, timestamp: str) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def utc_month(self, timestamp: str) -> str:
         """The first day of the UTC month of a timestamp."""
-        raise NotImplementedError
 
     def add_excluded(self, table: str, columns: tuple[str, ...]) -> str:
         """The SET list of an ON CONFLICT ... DO UPDATE that adds the new row's values."""
@@ -79,13 +82,13 @@ class Dialect:
     def _qualify(self, table: str) -> str:
         return ""
 
+    @abstractmethod
     def trigger_names(self, cursor: Any, table: str, prefix: str) -> set[str]:
         """The names of the triggers on `table` that start with `prefix`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def drop_triggers(self, cursor: Any, table: str, names: set[str], prefix: str) -> None:
         """Drop those triggers and any trigger functions whose name starts with `prefix`."""
-        raise NotImplementedError
 
 
 _FORMAT_QMARK = re.compile(r"(?<!%)%s")  # as Django's SQLite cursor converts them
