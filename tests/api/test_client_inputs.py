@@ -230,6 +230,8 @@ def test_fractions_go_through_every_tool_and_money_comes_back_exact(way_in, erp)
     ok("ax_cancel_import", {"job_id": job["job_id"]})
     ok("ax_resume_import", {"job_id": job["job_id"]})
     ok("ax_get_roi_metrics", {"date_from": "2026-01-01", "date_to": "2026-12-31"})
+    baseline = ok("ax_set_roi_baseline", {"tool": f"import.test{tag}", "seconds": D("30.0")})
+    assert baseline["seconds"] == 30
 
     assert run.called == {t.name for t in all_tools()}, "a tool this test does not call yet"
 
