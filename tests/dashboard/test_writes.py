@@ -117,7 +117,8 @@ WRITES = {
     "retry one": Write("ax_retry_webhook_delivery", lambda w: (
         f"/webhooks/deliveries/{w.failed_delivery().delivery_id}/retry/", {}),
         lambda: sorted(Delivery.objects.values_list("status", flat=True))),
-    "baseline": Write("ax_set_roi_baseline", lambda w: (f"/roi/baselines/{_baseline().pk}/", {"seconds": 777, "note": "x"}),
+    "baseline": Write("ax_set_roi_baseline", lambda w: (
+        f"/roi/baselines/{_baseline().pk}/", {"seconds": 777, "note": "x"}),
         lambda: sorted(Baseline.objects.values_list("tool", "seconds"))),
     "new baseline": Write("ax_set_roi_baseline", lambda w: (
         "/roi/baselines/new/", {"tool": "import.pricelists", "seconds": 9, "note": ""}),
