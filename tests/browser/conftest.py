@@ -93,14 +93,6 @@ def screenshot(page, name: str, *, full_page: bool = True) -> Path:
 
 
 @pytest.fixture
-def staff_admin(admin):
-    """The admin as `seed_demo` makes it: MCP_Admin and a Django superuser."""
-    admin.is_staff = admin.is_superuser = True
-    admin.save(update_fields=["is_staff", "is_superuser"])
-    return admin
-
-
-@pytest.fixture
 def activity(erp, writer, reader) -> None:
     """A morning's worth of real tool calls, some refused, so the pages have something to show."""
     from core.errors import ToolError

@@ -15,14 +15,6 @@ from tests.helpers import logged_in
 
 
 @pytest.fixture
-def staff_admin(admin):
-    """The admin as `seed_demo` makes it: MCP_Admin and a Django superuser."""
-    admin.is_staff = admin.is_superuser = True
-    admin.save(update_fields=["is_staff", "is_superuser"])
-    return admin
-
-
-@pytest.fixture
 def as_admin(staff_admin) -> Client:
     return logged_in(staff_admin)
 
