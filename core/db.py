@@ -195,6 +195,23 @@ def insert_select_sql(model: type[models.Model], values: tuple[tuple[str, str], 
             f"SELECT {', '.join(sql for _, sql in values)} FROM {dialect().rows_source}")
 
 
+def update_from_rows_sql(model: type[models.Model], key: str, fields: tuple[str, ...],
+                         constants: tuple[str, ...] = ()) -> str:
+    """UPDATE of the model's rows named by the rows of one JSON-array parameter (the statement's
+    last parameter): each row holds the key, then the new values of `fields`, in that order;
+    `constants` are set to the same %s in every row, filled in order before the rows. The
+    set-based counterpart of insert_select_sql() for imports that update."""
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    columns = row_values(model, (key, *fields))
+    names = [model._meta.get_field(name).column for name in (key, *fields)]
+    select = ", ".join(f"{sql} AS {quote('c' + str(i))}" for i, (_, sql) in enumerate(columns))
+    sets = [f"{quote(name)} = u.{quote('c' + str(i))}" for i, name in enumerate(names) if i]
+    sets += [f"{quote(model._meta.get_field(name).column)} = %s" for name in constants]
+    return (f"UPDATE {table} SET {', '.join(sets)} FROM (SELECT {select} FROM {dialect().rows_source}) AS u "
+            f"WHERE {table}.{quote(names[0])} = u.{quote('c0')}")
+
+
 def row_values(model: type[models.Model], fields: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     """(field, SQL of element i of the row) for fields[i], for insert_select_sql(): text as it is,
     other values (sent as their text) cast to the field's type where the database needs it."""

@@ -66,7 +66,7 @@ def create_customer(customer_account: str, name: str, currency: str, credit_limi
         currency=values.currency(currency),
         credit_limit=values.money(credit_limit, "credit_limit"),
         segment=values.text(segment, "segment", 40, required=False),
-        email=values.text(email, "email", 254, required=False),
+        email=values.email(email),
     )
     if Customer.objects.filter(customer_account=account).exists():
         raise ToolError("CUST_ALREADY_EXISTS", f"customer {account!r} already exists", field="customer_account")
@@ -99,10 +99,12 @@ def update_customer(customer_account: str, **changes: Any) -> tuple[Customer, li
     if "credit_limit" in changes:
         customer.credit_limit = values.money(changes["credit_limit"], "credit_limit")
         changed.append("credit_limit")
-    for field, limit in (("segment", 40), ("email", 254)):
-        if field in changes:
-            setattr(customer, field, values.text(changes[field], field, limit, required=False))
-            changed.append(field)
+    if "segment" in changes:
+        customer.segment = values.text(changes["segment"], "segment", 40, required=False)
+        changed.append("segment")
+    if "email" in changes:
+        customer.email = values.email(changes["email"])
+        changed.append("email")
     if "blocked" in changes:
         customer.blocked = bool(changes["blocked"])
         changed.append("blocked")

@@ -13,11 +13,19 @@ from core.errors import ToolError
 CENT = Decimal("0.01")
 MAX_MONEY = Decimal("9999999999999999.99")
 KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")
+# ISO 4217 codes that are not money anyone invoices in: no currency (XXX), testing (XTS),
+# precious metals, bond-market and accounting units.
+NOT_MONEY = frozenset({"XXX", "XTS", "XAU", "XAG", "XPD", "XPT", "XBA", "XBB", "XBC", "XBD", "XDR", "XSU", "XUA",
+                       "XAD"})
+# An address as mail systems accept it: a local part without spaces or '@', and a domain of
+# dot-separated labels (letters of any script, digits, hyphens) ending in a top-level domain.
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}$")
 
 
 @lru_cache(maxsize=1)
 def iso_currencies() -> frozenset[str]:
-    return frozenset(c.alpha_3 for c in pycountry.currencies)
+    """The active ISO 4217 currencies (pycountry's list, which holds current codes only) that are money."""
+    return frozenset(c.alpha_3 for c in pycountry.currencies) - NOT_MONEY
 
 
 def currency(value: object, field: str = "currency") -> str:
@@ -25,6 +33,14 @@ def currency(value: object, field: str = "currency") -> str:
     if code not in iso_currencies():
         raise ToolError("INVALID_CURRENCY", f"{value!r} is not an ISO 4217 currency code", field=field)
     return code
+
+
+def email(value: object, field: str = "email") -> str:
+    """An e-mail address, or "" for none."""
+    address = text(value, field, 254, required=False)
+    if address and not EMAIL_RE.match(address):
+        raise ToolError("INVALID_EMAIL", f"{address!r} is not an e-mail address", field=field)
+    return address
 
 
 def money(value: object, field: str, *, allow_negative: bool = False, allow_zero: bool = True) -> Decimal:

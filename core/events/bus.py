@@ -121,9 +121,10 @@ def publish(event_type: str, data: dict[str, Any], *, user: Any = None, audit_id
 
 
 def publish_many(event_type: str, items: list[dict[str, Any]], *, user: Any = None,
-                 audit_ids: list[int] | None = None) -> None:
+                 audit_ids: list[int] | None = None, via: str = "") -> None:
     """Publish one event per item: stored with one bulk insert in the caller's transaction, and
-    matched against subscriptions in bulk after commit. `audit_ids`, if given, pairs with items."""
+    matched against subscriptions in bulk after commit. `audit_ids`, if given, pairs with items;
+    `via` names the channel where no call scope does (a bulk writer outside a tool call)."""
     if not items:
         return
     if audit_ids is not None and len(audit_ids) != len(items):
@@ -132,7 +133,7 @@ def publish_many(event_type: str, items: list[dict[str, Any]], *, user: Any = No
     if scope is not None and user is None and audit_ids is None:
         scope.pending.extend((event_type, item) for item in items)
         return
-    _store([(event_type, item) for item in items], user=user, via=scope.via if scope else "",
+    _store([(event_type, item) for item in items], user=user, via=scope.via if scope else via,
            audit_ids=audit_ids or [None] * len(items))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.db import write_slot
+from core.imports import mapping
 from core.imports.models import Dialect, ImportJob, ImportRowError
-from core.imports.readers import ImportFailure, open_rows, sniff_csv
+from core.imports.readers import open_rows, sniff_csv
 from core.imports.specs import ImportSpec, Outcome, WriteContext, get_spec
+
+PREVIEW_ROWS = 5
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +65,14 @@ def prepare(job: ImportJob) -> Dialect:
 
 def count_rows(job: ImportJob, dialect: Dialect) -> int:
     with open_rows(Path(job.file.path), job.format, dialect, job.sheet) as (header, rows):
-        _check_header(get_spec(job.type), header)
+        resolve_header(job, header)
         return sum(1 for _ in rows)
 
 
-def _check_header(spec: ImportSpec, header: list[str]) -> dict[str, int]:
-    missing = [name for name in spec.required if name not in header]
-    if missing:
-        raise ImportFailure("MISSING_COLUMNS", f"the header lacks required column(s) {', '.join(missing)}; "
-                                               f"expected {', '.join(c.name for c in spec.columns)}")
-    positions: dict[str, int] = {}
-    for index, name in enumerate(header):
-        if name in positions:
-            raise ImportFailure("DUPLICATE_COLUMN", f"column {name!r} appears twice in the header")
-        positions[name] = index
-    return positions
+def resolve_header(job: ImportJob, header: list[str]) -> mapping.Resolved:
+    """The job's mapping applied to the file's header (ImportFailure when it does not fit)."""
+    spec = get_spec(job.type)
+    return mapping.resolve(spec, header, job.mapping, required=spec.required_columns(job.mode))
 
 
 def run(job: ImportJob) -> None:
@@ -87,7 +84,8 @@ def run(job: ImportJob) -> None:
         job.total = count_rows(job, dialect)
         ImportJob.objects.filter(pk=job.pk).update(total=job.total)
     with open_rows(Path(job.file.path), job.format, dialect, job.sheet) as (header, rows):
-        positions = _check_header(spec, header)
+        resolved = resolve_header(job, header)
+        positions = resolved.positions
         key_index = positions[spec.key]
         seen: set[str] = set()
         # Rebuild the in-file duplicate check from the rows already handled.
@@ -95,9 +93,12 @@ def run(job: ImportJob) -> None:
             seen.add(_cell(values, key_index))
         group = key_index if spec.key == "order_ref" else None
         for chunk in _chunks(rows, job.batch_size, group):
-            outcomes = _validate(spec, chunk, positions, dialect, seen, grouped=group is not None)
-            _check(spec, outcomes)
+            outcomes = _validate(spec, chunk, positions, dialect, seen, grouped=group is not None, mode=job.mode)
+            if job.mode == "create":
+                _check(spec, outcomes)  # the update modes check in the write transaction
             _commit_chunk(job, spec, outcomes, started)
+            if job.preview is None:
+                _save_preview(job, spec, dialect, resolved, outcomes)
     finished = timezone.now()
     ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
         status=ImportJob.Status.COMPLETED, finished=finished, heartbeat=finished,
@@ -105,7 +106,7 @@ def run(job: ImportJob) -> None:
 
 
 def _validate(spec: ImportSpec, chunk, positions: dict[str, int], dialect: Dialect, seen: set[str], *,
-              grouped: bool) -> list[Outcome]:
+              grouped: bool, mode: str = "create") -> list[Outcome]:
     outcomes = []
     previous_key = None
     fast = spec.fast_reader(positions, dialect)
@@ -116,7 +117,7 @@ def _validate(spec: ImportSpec, chunk, positions: dict[str, int], dialect: Diale
             outcome = Outcome(line, record=record, source=(positions, values))
             key = record[key_name]
         else:
-            outcome = spec.read(line, _cells(positions, values), dialect)
+            outcome = spec.read(line, _cells(positions, values), dialect, mode)
             key = outcome.raw.get(key_name, "")
         # Grouped rows (order lines) repeat their key while consecutive; elsewhere a key
         # seen before is a duplicate in the file.
@@ -138,11 +139,38 @@ def _cells(positions: dict[str, int], values: list[Any]) -> dict[str, Any]:
     return {name: values[i] if i < len(values) else None for name, i in positions.items()}
 
 
+def _save_preview(job: ImportJob, spec: ImportSpec, dialect: Dialect, resolved: mapping.Resolved,
+                  outcomes: list[Outcome]) -> None:
+    """The first rows as read (after mapping), with how the file was read: shown before anyone
+    commits to a validated file."""
+    fields = [c.name for c in spec.columns]
+    rows = []
+    for o in outcomes[:PREVIEW_ROWS]:
+        shown = {name: ("" if value is None else str(value)) for name, value in o.record.items()}
+        rows.append({"line": o.line, "values": {f: shown.get(f, o.raw.get(f, "")) for f in fields if f in
+                                                resolved.positions},
+                     "errors": [e.code for e in o.errors]})
+    job.preview = {
+        "format": job.format, "encoding": dialect.encoding if job.format == "csv" else None,
+        "delimiter": dialect.delimiter if job.format == "csv" else None,
+        "decimal_separator": "," if dialect.decimal_comma else ".",
+        "columns": [{"column": column, "field": field} for column, field in resolved.columns],
+        "rows": rows,
+    }
+    with write_slot():
+        ImportJob.objects.filter(pk=job.pk).update(preview=job.preview)
+
+
 def _commit_chunk(job: ImportJob, spec: ImportSpec, outcomes: list[Outcome], started: float) -> None:
     with write_slot(), transaction.atomic():
         valid = [o for o in outcomes if o.ok]
+        if valid and job.mode != "create":
+            spec.classify(valid, job.mode, lock=not job.validate_only)
+            valid = [o for o in valid if o.ok]
         if valid and not job.validate_only:
             spec.write(valid, WriteContext(job=job, started=started))
+        valid = [o for o in valid if o.ok]
+        actions = Counter(o.action for o in valid)
         failed = [o for o in outcomes if not o.ok]
         ImportRowError.objects.bulk_create([
             ImportRowError(job=job, row=o.line, column=e.column, code=e.code, message=e.message, value=e.value,
@@ -153,6 +181,8 @@ def _commit_chunk(job: ImportJob, spec: ImportSpec, outcomes: list[Outcome], sta
         changed = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING, attempts=job.attempts).update(
             checkpoint=F("checkpoint") + len(outcomes), processed=F("processed") + len(outcomes),
             successful=F("successful") + len(outcomes) - len(failed), failed=F("failed") + len(failed),
-            heartbeat=now)
+            records_created=F("records_created") + actions["create"],
+            records_updated=F("records_updated") + actions["update"],
+            records_unchanged=F("records_unchanged") + actions["unchanged"], heartbeat=now)
         if changed != 1:
             raise Cancelled()

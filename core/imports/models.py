@@ -32,6 +32,12 @@ class Dialect:
         return cls(**data) if data else None
 
 
+class ImportMode(models.TextChoices):
+    CREATE = "create", "create new records"
+    UPDATE = "update", "update existing records"
+    UPSERT = "upsert", "create or update"
+
+
 class ImportJob(JobRow):
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -52,11 +58,23 @@ class ImportJob(JobRow):
     original_name = models.CharField(max_length=255, blank=True)
     sheet = models.CharField(max_length=100, blank=True)
     validate_only = models.BooleanField(default=False)
+    mode = models.CharField(max_length=10, choices=ImportMode.choices, default=ImportMode.CREATE)
+    mapping = models.JSONField(default=dict, blank=True, encoder=jsoncodec.Encoder,
+                               help_text="file column -> field, as given or from a saved mapping")
+    mapping_name = models.CharField(max_length=100, blank=True)
+    roi = models.BooleanField(default=True, help_text="False: a one-off migration, not counted as saved work")
+    source_job = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                   help_text="the job whose stored file this one runs (from_job)")
     batch_size = models.PositiveIntegerField(default=100)
     dialect = models.JSONField(null=True, blank=True, encoder=jsoncodec.Encoder)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(null=True, blank=True)
     checkpoint = models.PositiveIntegerField(default=0, help_text="data rows handled in committed batches")
+    records_created = models.PositiveIntegerField(default=0)
+    records_updated = models.PositiveIntegerField(default=0)
+    records_unchanged = models.PositiveIntegerField(default=0)
+    preview = models.JSONField(null=True, blank=True, encoder=jsoncodec.Encoder,
+                               help_text="the header and first rows as parsed, after mapping")
 
     class Meta(JobRow.Meta):
         indexes = [models.Index(fields=["status", "heartbeat"]), models.Index(fields=["user", "created"]),
@@ -81,6 +99,24 @@ class ImportJob(JobRow):
         return int((self.total - self.processed) / rate)
 
 
+class ImportMapping(models.Model):
+    """A column mapping saved under a name per type, for the next file of the same source."""
+
+    type = models.CharField(max_length=20, choices=ImportType.choices)
+    name = models.CharField(max_length=100)
+    mapping = models.JSONField(default=dict, encoder=jsoncodec.Encoder, help_text="file column -> field")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["type", "name"]
+        constraints = [models.UniqueConstraint(fields=["type", "name"], name="importmapping_type_name")]
+
+    def __str__(self) -> str:
+        return f"{self.type} mapping {self.name}"
+
+
 class ImportRowError(models.Model):
     job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="errors")
     row = models.PositiveIntegerField(help_text="line number as seen in the file; the header is line 1")
@@ -93,7 +129,7 @@ class ImportRowError(models.Model):
 
     class Meta:
         ordering = ["row", "id"]
-        indexes = [models.Index(fields=["job", "row"])]
+        indexes = [models.Index(fields=["job", "row"]), models.Index(fields=["job", "code"], name="importrowerror_job_code")]
 
     def __str__(self) -> str:
         return f"row {self.row}: {self.code}"

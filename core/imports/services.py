@@ -12,15 +12,16 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
 from core.accounts.roles import owned_by_or_admin
 from core.db import write_slot
 from core.errors import ToolError
-from core.imports.models import ImportJob
+from core.imports.mapping import check_mapping
+from core.imports.models import ImportJob, ImportMapping, ImportMode
 from core.imports.specs import get_spec
 from core.jobs import requeue_waiting
 from core.spreadsheet import neutralise
@@ -47,13 +48,42 @@ def decode_data(fmt: str, data: str) -> bytes:
         raise ToolError("VALIDATION_ERROR", "data must be base64 for format xlsx", field="data") from None
 
 
-def submit(user, *, type: str, fmt: str, content: bytes, filename: str = "", validate_only: bool = False,
-           batch_size: int = 100, sheet: str = "") -> ImportJob:
-    get_spec(type)
-    if fmt not in ImportJob.Format.values:
-        raise ToolError("VALIDATION_ERROR", f"format must be csv or xlsx, got {fmt!r}", field="format")
+def _check_options(type: str, mode: str, batch_size: int) -> None:
+    spec = get_spec(type)
+    if mode not in ImportMode.values:
+        raise ToolError("VALIDATION_ERROR", f"mode must be one of {', '.join(ImportMode.values)}", field="mode")
+    if mode != ImportMode.CREATE and not spec.updatable:
+        raise ToolError("VALIDATION_ERROR", f"{type} imports only create (mode create): an order imported twice "
+                                            f"fails with ORDER_ALREADY_EXISTS, so a re-run is safe", field="mode")
     if not 1 <= batch_size <= MAX_BATCH_SIZE:
         raise ToolError("VALIDATION_ERROR", f"batch_size must be 1..{MAX_BATCH_SIZE}", field="batch_size")
+
+
+def _mapping(user, type: str, given: dict[str, Any] | None, name: str) -> dict[str, Any]:
+    """The job's mapping: as given (and saved under `name` when one is given too), or the one
+    saved under `name`, or none."""
+    if given is not None:
+        result = check_mapping(get_spec(type), given)
+        if name:
+            ImportMapping.objects.update_or_create(type=type, name=name, defaults={
+                "mapping": result, "user": user if getattr(user, "pk", None) else None, "updated": timezone.now()})
+        return result
+    if not name:
+        return {}
+    saved = ImportMapping.objects.filter(type=type, name=name).first()
+    if saved is None:
+        known = list(ImportMapping.objects.filter(type=type).values_list("name", flat=True)[:20])
+        raise ToolError("MAPPING_NOT_FOUND", f"there is no saved {type} mapping named {name!r}"
+                                             + (f"; saved: {', '.join(known)}" if known else ""), field="mapping_name")
+    return dict(saved.mapping)
+
+
+def submit(user, *, type: str, fmt: str, content: bytes, filename: str = "", validate_only: bool = False,
+           batch_size: int = 100, sheet: str = "", mode: str = ImportMode.CREATE,
+           mapping: dict[str, Any] | None = None, mapping_name: str = "", roi: bool = True) -> ImportJob:
+    _check_options(type, mode, batch_size)
+    if fmt not in ImportJob.Format.values:
+        raise ToolError("VALIDATION_ERROR", f"format must be csv or xlsx, got {fmt!r}", field="format")
     if not content:
         raise ToolError("EMPTY_FILE", "the file is empty", field="data")
     if len(content) > settings.IMPORT_MAX_FILE_BYTES:
@@ -62,29 +92,74 @@ def submit(user, *, type: str, fmt: str, content: bytes, filename: str = "", val
     job_id = f"IMP-{uuid.uuid4().hex[:16]}"
     with write_slot(), transaction.atomic():
         job = ImportJob(job_id=job_id, user=user, type=type, format=fmt, original_name=filename[:255],
-                        validate_only=validate_only, batch_size=batch_size, sheet=sheet[:100])
+                        validate_only=validate_only, batch_size=batch_size, sheet=sheet[:100], mode=mode,
+                        mapping=_mapping(user, type, mapping, mapping_name), mapping_name=mapping_name, roi=roi)
         job.file.save(f"{job_id}.{fmt}", ContentFile(content), save=False)
         job.save()
         _enqueue("core.imports.tasks.run_import", job.pk)
     return job
 
 
-def get_for_user(user, job_id: str, role_level: int) -> ImportJob:
-    job = owned_by_or_admin(ImportJob.objects.all(), user, role_level).filter(job_id=job_id).first()
-    if job is None:
-        raise ToolError("IMPORT_NOT_FOUND", f"import job {job_id!r} does not exist", field="job_id")
+def submit_from_job(user, source: ImportJob, *, mode: str | None = None, batch_size: int | None = None,
+                    validate_only: bool = False) -> ImportJob:
+    """Run the stored file of an earlier job (typically a validate-only one) with its settings:
+    type, format, sheet, mapping, dialect, ROI flag, and mode and batch size unless given."""
+    mode = mode or source.mode
+    batch_size = batch_size or source.batch_size
+    _check_options(source.type, mode, batch_size)
+    if not source.done:
+        raise ToolError("INVALID_STATE", f"import {source.job_id} is {source.status}; wait until it has finished",
+                        field="from_job")
+    if source.status == ImportJob.Status.FAILED and source.last_error.startswith(FILE_ERRORS):
+        raise ToolError("INVALID_STATE", f"import {source.job_id} failed on the file itself "
+                                         f"({source.last_error[:80]}); upload a corrected file", field="from_job")
+    if not source.file or not source.file.storage.exists(source.file.name):
+        raise ToolError("INVALID_STATE", f"the stored file of import {source.job_id} is no longer kept "
+                                         f"(retention); upload the file again", field="from_job")
+    job_id = f"IMP-{uuid.uuid4().hex[:16]}"
+    with write_slot(), transaction.atomic():
+        job = ImportJob(job_id=job_id, user=user, type=source.type, format=source.format,
+                        original_name=source.original_name, validate_only=validate_only, batch_size=batch_size,
+                        sheet=source.sheet, mode=mode, mapping=source.mapping, mapping_name=source.mapping_name,
+                        roi=source.roi, dialect=source.dialect, source_job=source)
+        with source.file.open("rb") as stored:
+            job.file.save(f"{job_id}.{source.format}", File(stored), save=False)
+        job.save()
+        _enqueue("core.imports.tasks.run_import", job.pk)
     return job
+
+
+def get_for_user(user, job_id: str, role_level: int, *, field: str = "job_id") -> ImportJob:
+    job = (owned_by_or_admin(ImportJob.objects.all(), user, role_level).select_related("source_job")
+           .filter(job_id=job_id).first())
+    if job is None:
+        raise ToolError("IMPORT_NOT_FOUND", f"import job {job_id!r} does not exist", field=field)
+    return job
+
+
+def error_summary(job: ImportJob) -> dict[str, int]:
+    """How many row errors of each code, most frequent first."""
+    counts = job.errors.order_by().values("code").annotate(n=Count("id")).values_list("code", "n")
+    return dict(sorted(counts, key=lambda pair: (-pair[1], pair[0])))
 
 
 def status(job: ImportJob, *, errors_offset: int = 0, errors_limit: int = ERRORS_PAGE) -> dict[str, Any]:
     errors = job.errors.all()[errors_offset:errors_offset + errors_limit]
+    summary = error_summary(job)
     data = {
         "job_id": job.job_id, "type": job.type, "format": job.format, "status": job.status,
-        "validate_only": job.validate_only, "total": job.total, "processed": job.processed,
+        "validate_only": job.validate_only, "mode": job.mode, "roi": job.roi,
+        "mapping": job.mapping or {}, "mapping_name": job.mapping_name,
+        "from_job": job.source_job.job_id if job.source_job_id and job.source_job else None,
+        "total": job.total, "processed": job.processed,
         "successful": job.successful, "failed": job.failed,
+        "records": {"created": job.records_created, "updated": job.records_updated,
+                    "unchanged": job.records_unchanged},
+        "preview": job.preview,
+        "error_summary": summary,
         "errors": [{"row": e.row, "column": e.column, "error": e.code, "message": e.message, "value": e.value}
                    for e in errors],
-        "errors_total": job.errors.count(),
+        "errors_total": sum(summary.values()),
         "errors_offset": errors_offset,
         "created": job.created.isoformat(),
         "finished": job.finished.isoformat() if job.finished else None,

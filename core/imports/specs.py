@@ -21,13 +21,13 @@ from django.utils import timezone
 from core import jsoncodec
 from core.accounts.services import department_code
 from core.audit import writer as audit_writer
-from core.db import existing_values, insert_select_sql, row_values, rows_payload
+from core.db import existing_values, insert_select_sql, row_values, rows_payload, update_from_rows_sql
 from core.dialect import dialect as sql_dialect
 from core.dialect import quote_literal
 from core.erp import serializers, services, values
 from core.erp.models import Customer, Item, SalesOrder
 from core.errors import ToolError
-from core.events.bus import publish_rows
+from core.events.bus import publish_many, publish_rows
 from core.imports.fields import as_decimal, as_int, as_text
 from core.imports.models import Dialect, ImportType
 
@@ -40,6 +40,12 @@ class Column:
     required: bool
     description: str
     example: str
+    default: Any = None  # an optional column's value when a new record leaves it blank, or it is cleared
+
+
+# A cell holding only this clears an optional field (sets its default) in update and upsert
+# modes, where a blank cell leaves the field as it is; a required field cannot be cleared.
+CLEAR = "#N/A"
 
 
 @dataclass
@@ -54,7 +60,7 @@ class Outcome:
     """One row of a chunk: its clean record, or its errors. `raw` (the row's text per column, for
     error reports) is built on first use, since the rows that pass never need it."""
 
-    __slots__ = ("line", "record", "errors", "_raw", "_source")
+    __slots__ = ("line", "record", "errors", "_raw", "_source", "action", "changes", "current")
 
     def __init__(self, line: int, raw: dict[str, str] | None = None, record: dict[str, Any] | None = None, *,
                  source: tuple[dict[str, int], list[Any]] | None = None) -> None:
@@ -63,6 +69,9 @@ class Outcome:
         self.errors: list[RowError] = []
         self._raw = raw
         self._source = source  # (column positions, the row's cells)
+        self.action = "create"  # or "update", "unchanged" (see ImportSpec.classify)
+        self.changes: list[str] = []  # the fields an update changes
+        self.current: dict[str, Any] | None = None  # the stored record an update or unchanged row names
 
     @property
     def raw(self) -> dict[str, str]:
@@ -85,29 +94,52 @@ class WriteContext:
     started: float
     now: Any = field(default_factory=timezone.now)
 
+    @property
+    def audit_via(self) -> str:
+        # ROI counts imported records as saved manual work, except a one-off migration's.
+        return "import" if self.job.roi else "migration"
+
 
 class ImportSpec(ABC):
     type: str
     columns: tuple[Column, ...]
     key: str  # the column that must be unique in the file
+    model: type[models.Model]
+    label: str  # what one record is called in messages
+    not_found_code: str = ""
+
+    # The types whose records an import may update (mode update or upsert).
+    updatable = False
 
     @property
     def required(self) -> list[str]:
         return [c.name for c in self.columns if c.required]
 
+    def required_columns(self, mode: str) -> list[str]:
+        """The columns a file must have: in update and upsert modes only the key (a blank or
+        missing column leaves the field as it is; a row that creates needs every required value)."""
+        return self.required if mode == "create" else [self.key]
+
     @property
     def audit_tool(self) -> str:
         return f"import.{self.type}"
 
-    def read(self, line: int, cells: dict[str, Any], dialect: Dialect) -> Outcome:
+    def read(self, line: int, cells: dict[str, Any], dialect: Dialect, mode: str = "create") -> Outcome:
         raw = {name: as_text(value) for name, value in cells.items()}
         outcome = Outcome(line, raw)
+        required = self.required if mode == "create" else (self.key,)
         for column in self.columns:
             value = raw.get(column.name, "")
-            if "\x00" in value:  # no database stores NUL in text
+            if hasattr(cells.get(column.name), "formula"):  # an XLSX formula whose value was never stored
+                outcome.fail(column.name, "FORMULA_WITHOUT_VALUE",
+                             f"{column.name} holds the formula {value} without a stored value; open and save the "
+                             f"workbook in Excel, or paste the values, and import it again")
+            elif "\x00" in value:  # no database stores NUL in text
                 raw[column.name] = value.replace("\x00", "\\0")
                 outcome.fail(column.name, "INVALID_TEXT", f"{column.name} contains a NUL character")
-            elif column.required and not value:
+            elif value == CLEAR and column.required:
+                outcome.fail(column.name, "MISSING_FIELD", f"{column.name} is required and cannot be cleared")
+            elif column.name in required and not value:
                 outcome.fail(column.name, "MISSING_FIELD", f"{column.name} is required")
         self.clean(outcome, cells, dialect)
         return outcome
@@ -124,14 +156,59 @@ class ImportSpec(ABC):
     def write(self, outcomes: list[Outcome], ctx: WriteContext) -> None:
         """Write the valid outcomes; mark those the database still refuses as failed."""
 
-    @staticmethod
-    def take(outcome: Outcome, column: str, parse) -> None:
+    def take(self, outcome: Outcome, column: str, parse) -> None:
+        """record[column] = parse() for a cell with a value; a blank cell leaves the field out of
+        the record (a new record takes its default), CLEAR sets its default."""
         if any(e.column == column for e in outcome.errors):
             return  # already reported (a required value is missing)
+        text = outcome.raw.get(column, "")
+        if not text:
+            return
+        if text == CLEAR:
+            outcome.record[column] = self.column(column).default
+            return
         try:
             outcome.record[column] = parse()
         except ToolError as error:
             outcome.fail(column, error.code, error.message)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    def new_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A record to create: every column, blank ones with their default."""
+        return {c.name: record.get(c.name, c.default) for c in self.columns}
+
+    def classify(self, outcomes: list[Outcome], mode: str, *, lock: bool) -> None:
+        """Update and upsert modes: name each valid outcome's action from the stored records
+        (one query; `lock`: inside the write transaction, rows locked where the database can):
+        create (upsert, unknown key), update (some field differs: outcome.changes), unchanged;
+        an unknown key in update mode fails with the type's not-found code."""
+        keys = [o.record[self.key] for o in outcomes]
+        rows = self.model.objects.filter(**{f"{self.key}__in": keys})
+        if lock and not sql_dialect().one_writer:
+            rows = rows.select_for_update()
+        current = {r[self.key]: r for r in rows.values()}
+        for outcome in outcomes:
+            stored = current.get(outcome.record[self.key])
+            if stored is None:
+                if mode == "update":
+                    outcome.fail(self.key, self.not_found_code,
+                                 f"{self.label} {outcome.record[self.key]} does not exist")
+                    continue
+                outcome.action = "create"
+                for name in self.required:
+                    if name not in outcome.record:
+                        outcome.fail(name, "MISSING_FIELD", f"{name} is required for a new {self.label}")
+                continue
+            outcome.current = stored
+            outcome.changes = [name for name, value in outcome.record.items()
+                               if name != self.key and stored[name] != value]
+            outcome.action = "update" if outcome.changes else "unchanged"
+        self.check_updates([o for o in outcomes if o.ok and o.action == "update"])
+
+    def check_updates(self, outcomes: list[Outcome]) -> None:
+        """Rules an update must keep beyond the values themselves (bulk queries)."""
 
     def fast_reader(self, positions: dict[str, int], dialect: Dialect) -> FastReader | None:
         """A reader for the common case, a row of plain text cells that is valid: returns the
@@ -178,11 +255,28 @@ class ImportSpec(ABC):
                 outcome.fail(self.key, code, f"{label} {outcome.record[self.key]} already exists")
         return written, rows_payload(written)
 
+    def update_rows(self, outcomes: list[Outcome], ctx: WriteContext) -> list[Outcome]:
+        """Write the updates of a chunk in one UPDATE over a JSON payload: per row the key and the
+        new value of every field (the stored value where the row leaves it), read and locked by
+        classify() in this transaction."""
+        if not outcomes:
+            return []
+        fields = self.fields[1:]
+        rows = []
+        for o in outcomes:
+            merged = {**o.current, **o.record}
+            rows.append([merged[self.key], *(str(v) if isinstance(v, Decimal) else v
+                                             for v in (merged[f] for f in fields))])
+        sql = update_from_rows_sql(self.model, self.key, fields, ("updated",))
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [connection.ops.adapt_datetimefield_value(ctx.now), rows_payload(rows)])
+        return outcomes
+
     def audit(self, ctx: WriteContext, count: int) -> None:
         """One audit row per imported record, generated by the database in one statement."""
         user = ctx.job.user
         audit_writer.record_many(count, tool=self.audit_tool, user_id=user.pk, username=user.username,
-                                 department=department_code(user), via="import", batch_id=ctx.job.job_id,
+                                 department=department_code(user), via=ctx.audit_via, batch_id=ctx.job.job_id,
                                  created=ctx.now)
 
 
@@ -212,13 +306,17 @@ def _money_reader(dialect: Dialect) -> Callable[[str], Decimal | None]:
 class CustomersSpec(ImportSpec):
     type = ImportType.CUSTOMERS
     key = "customer_account"
+    model = Customer
+    label = "customer"
+    not_found_code = "CUST_NOT_FOUND"
+    updatable = True
     columns = (
         Column("customer_account", True, "unique account, letters/digits/.-_/ up to 20", "CUST-1001"),
         Column("name", True, "name, any Unicode, up to 255", "Müller GmbH"),
-        Column("currency", True, "ISO 4217 code", "EUR"),
-        Column("credit_limit", False, "number, two decimals at most; 0 or empty = no limit", "50000.00"),
-        Column("segment", False, "free text up to 40", "wholesale"),
-        Column("email", False, "up to 254 characters", "einkauf@mueller.example"),
+        Column("currency", True, "active ISO 4217 code", "EUR"),
+        Column("credit_limit", False, "number, two decimals at most; 0 or empty = no limit", "50000.00", ZERO),
+        Column("segment", False, "free text up to 40", "wholesale", ""),
+        Column("email", False, "an e-mail address, up to 254 characters", "einkauf@mueller.example", ""),
     )
 
     def clean(self, outcome: Outcome, cells: dict[str, Any], dialect: Dialect) -> None:
@@ -227,20 +325,35 @@ class CustomersSpec(ImportSpec):
         self.take(outcome, "name", lambda: values.text(raw["name"], "name", 255))
         self.take(outcome, "currency", lambda: values.currency(raw["currency"]))
         self.take(outcome, "credit_limit", lambda: values.money(
-            as_decimal(cells.get("credit_limit"), dialect.decimal_comma, "credit_limit") or 0, "credit_limit"))
+            as_decimal(cells.get("credit_limit"), dialect.decimal_comma, "credit_limit"), "credit_limit"))
         self.take(outcome, "segment", lambda: values.text(raw.get("segment", ""), "segment", 40, required=False))
-        self.take(outcome, "email", lambda: values.text(raw.get("email", ""), "email", 254, required=False))
+        self.take(outcome, "email", lambda: values.email(raw.get("email", "")))
 
     def check(self, outcomes: list[Outcome]) -> None:
         self.check_new(Customer, outcomes, "CUST_ALREADY_EXISTS", "customer")
 
+    def check_updates(self, outcomes: list[Outcome]) -> None:
+        # As ax_update_customer: the currency of a customer with a balance or orders stays.
+        moving = [o for o in outcomes if "currency" in o.changes]
+        if not moving:
+            return
+        busy = set(SalesOrder.objects.filter(customer_id__in=[o.current["id"] for o in moving])
+                   .exclude(status=SalesOrder.Status.CANCELLED).values_list("customer_id", flat=True).distinct())
+        for o in moving:
+            if o.current["balance"] != 0 or o.current["id"] in busy:
+                o.fail("currency", "INVALID_STATE", "the currency of a customer with orders or a balance cannot "
+                                                    "change")
+
     def fast_reader(self, positions: dict[str, int], dialect: Dialect) -> FastReader | None:
-        account_at, name_at, currency_at = (positions["customer_account"], positions["name"],
-                                            positions["currency"])
+        account_at, name_at, currency_at = (positions.get("customer_account"), positions.get("name"),
+                                            positions.get("currency"))
+        if account_at is None or name_at is None or currency_at is None:
+            return None
         limit_at, segment_at, email_at = (positions.get("credit_limit"), positions.get("segment"),
                                           positions.get("email"))
         width = 1 + max(positions[c.name] for c in self.columns if c.name in positions)
         key_match, currencies, parse_money = values.KEY_RE.match, values.iso_currencies(), _money_reader(dialect)
+        email_match = values.EMAIL_RE.match
 
         def read(cells: list[Any]) -> dict[str, Any] | None:
             if len(cells) < width:
@@ -254,14 +367,22 @@ class CustomersSpec(ImportSpec):
             except AttributeError:  # not text (an XLSX cell)
                 return None
             if (len(account) > 20 or not key_match(account) or not name or len(name) > 255
-                    or currency not in currencies or len(segment) > 40 or len(email) > 254
-                    or "\x00" in name or "\x00" in segment or "\x00" in email):
+                    or currency not in currencies or len(segment) > 40
+                    or (email and (len(email) > 254 or not email_match(email)))
+                    or "\x00" in name or "\x00" in segment or name == CLEAR or segment == CLEAR
+                    or limit == CLEAR or email == CLEAR):
                 return None
-            credit_limit = parse_money(limit) if limit else ZERO
-            if credit_limit is None:
-                return None
-            return {"customer_account": account, "name": name, "currency": currency,
-                    "credit_limit": credit_limit, "segment": segment, "email": email}
+            record = {"customer_account": account, "name": name, "currency": currency}
+            if limit:
+                credit_limit = parse_money(limit)
+                if credit_limit is None:
+                    return None
+                record["credit_limit"] = credit_limit
+            if segment:
+                record["segment"] = segment
+            if email:
+                record["email"] = email
+            return record
 
         return read
 
@@ -270,15 +391,20 @@ class CustomersSpec(ImportSpec):
     NEW = {"balance": Decimal("0.00"), "blocked": False}
 
     def write(self, outcomes: list[Outcome], ctx: WriteContext) -> None:
+        new = [o for o in outcomes if o.action == "create"]
         rows = [[r["customer_account"], r["name"], r["currency"], str(r["credit_limit"]), r["segment"], r["email"]]
-                for r in (o.record for o in outcomes)]
-        written, payload = self.insert_new(Customer, outcomes, rows, self.fields,
+                for r in (self.new_record(o.record) for o in new)]
+        written, payload = self.insert_new(Customer, new, rows, self.fields,
                                            {**self.NEW, "created": ctx.now, "updated": ctx.now},
-                                           "CUST_ALREADY_EXISTS", "customer")
-        if not written:
-            return
-        self.audit(ctx, len(written))
-        publish_rows("customer.created", payload, self.event_data(), user=ctx.job.user, via="import")
+                                           "CUST_ALREADY_EXISTS", "customer") if rows else ([], "")
+        updated = self.update_rows([o for o in outcomes if o.action == "update"], ctx)
+        self.audit(ctx, len(written) + len(updated))
+        if written:
+            publish_rows("customer.created", payload, self.event_data(), user=ctx.job.user, via="import")
+        if updated:
+            publish_many("customer.updated", [
+                {**serializers.customer_data(Customer(**{**o.current, **o.record})), "changed": o.changes}
+                for o in updated], user=ctx.job.user, via="import")
 
     @classmethod
     @functools.cache
@@ -309,12 +435,16 @@ def _money_json(text: str) -> str:
 class ItemsSpec(ImportSpec):
     type = ImportType.ITEMS
     key = "item_id"
+    model = Item
+    label = "item"
+    not_found_code = "ITEM_NOT_FOUND"
+    updatable = True
     columns = (
         Column("item_id", True, "unique item number up to 30", "ITEM-1001"),
         Column("name", True, "name up to 255", "Bürostuhl ergonomisch"),
         Column("unit_price", True, "price in the base currency, two decimals at most", "149.90"),
-        Column("on_hand", False, "whole number >= 0", "120"),
-        Column("reorder_point", False, "whole number >= 0", "20"),
+        Column("on_hand", False, "whole number >= 0; in update and upsert modes the counted stock", "120", 0),
+        Column("reorder_point", False, "whole number >= 0", "20", 0),
     )
 
     def clean(self, outcome: Outcome, cells: dict[str, Any], dialect: Dialect) -> None:
@@ -323,22 +453,40 @@ class ItemsSpec(ImportSpec):
         self.take(outcome, "name", lambda: values.text(raw["name"], "name", 255))
         self.take(outcome, "unit_price", lambda: values.money(
             as_decimal(cells.get("unit_price"), comma, "unit_price"), "unit_price"))
-        self.take(outcome, "on_hand", lambda: as_int(cells.get("on_hand"), comma, "on_hand") or 0)
-        self.take(outcome, "reorder_point", lambda: as_int(cells.get("reorder_point"), comma, "reorder_point") or 0)
+        self.take(outcome, "on_hand", lambda: as_int(cells.get("on_hand"), comma, "on_hand"))
+        self.take(outcome, "reorder_point", lambda: as_int(cells.get("reorder_point"), comma, "reorder_point"))
 
     def check(self, outcomes: list[Outcome]) -> None:
         self.check_new(Item, outcomes, "ITEM_ALREADY_EXISTS", "item")
 
+    def check_updates(self, outcomes: list[Outcome]) -> None:
+        # The counted stock is set as an inventory adjustment would: never below what is reserved.
+        for o in outcomes:
+            if "on_hand" in o.changes and o.record["on_hand"] < o.current["reserved"]:
+                o.fail("on_hand", "INSUFFICIENT_STOCK", f"item {o.record['item_id']}: on hand {o.record['on_hand']} "
+                                                        f"would be below the {o.current['reserved']} reserved")
+
     fields = ("item_id", "name", "unit_price", "on_hand", "reorder_point")  # of a row in the payload
 
     def write(self, outcomes: list[Outcome], ctx: WriteContext) -> None:
+        new = [o for o in outcomes if o.action == "create"]
         rows = [[r["item_id"], r["name"], str(r["unit_price"]), r["on_hand"], r["reorder_point"]]
-                for r in (o.record for o in outcomes)]
-        written, _ = self.insert_new(Item, outcomes, rows, self.fields,
+                for r in (self.new_record(o.record) for o in new)]
+        written, _ = self.insert_new(Item, new, rows, self.fields,
                                      {"reserved": 0, "created": ctx.now, "updated": ctx.now},
-                                     "ITEM_ALREADY_EXISTS", "item")
-        # Items have no event in the catalogue; the audit rows record them.
-        self.audit(ctx, len(written))
+                                     "ITEM_ALREADY_EXISTS", "item") if rows else ([], "")
+        updated = self.update_rows([o for o in outcomes if o.action == "update"], ctx)
+        # Items have no created/updated event in the catalogue; the audit rows record them. A
+        # counted stock that takes an item below its reorder point is announced as for an
+        # inventory adjustment.
+        self.audit(ctx, len(written) + len(updated))
+        low = []
+        for o in updated:
+            after = Item(**{**o.current, **o.record})
+            before = o.current["on_hand"] - o.current["reserved"]
+            if after.available < after.reorder_point <= before:
+                low.append({**serializers.item_data(after), "cause": "inventory adjustment: import", "sales_id": None})
+        publish_many("inventory.low_stock", low, user=ctx.job.user, via="import")
 
 
 class SalesOrdersSpec(ImportSpec):
@@ -347,6 +495,8 @@ class SalesOrdersSpec(ImportSpec):
 
     type = ImportType.SALESORDERS
     key = "order_ref"
+    model = SalesOrder
+    label = "sales order"
     columns = (
         Column("order_ref", True, "your order reference; the rows of one order are consecutive", "PO-2026-0042"),
         Column("customer_account", True, "an existing customer", "CUST-001"),
@@ -361,7 +511,7 @@ class SalesOrdersSpec(ImportSpec):
         self.take(outcome, "customer_account", lambda: raw["customer_account"])
         self.take(outcome, "item_id", lambda: raw["item_id"])
         self.take(outcome, "quantity", lambda: as_int(cells.get("quantity"), comma, "quantity", minimum=1))
-        self.take(outcome, "unit_price", lambda: None if not raw.get("unit_price") else values.money(
+        self.take(outcome, "unit_price", lambda: values.money(
             as_decimal(cells.get("unit_price"), comma, "unit_price"), "unit_price"))
 
     def check(self, outcomes: list[Outcome]) -> None:
@@ -395,7 +545,7 @@ class SalesOrdersSpec(ImportSpec):
                 with transaction.atomic():
                     services.create_sales_order(lines[0].record["customer_account"], [
                         {"item_id": o.record["item_id"], "quantity": o.record["quantity"],
-                         **({"unit_price": o.record["unit_price"]} if o.record["unit_price"] is not None else {})}
+                         **({"unit_price": o.record["unit_price"]} if o.record.get("unit_price") is not None else {})}
                         for o in lines], customer_ref=ref)
                 written += 1
             except ToolError as error:

@@ -5,8 +5,9 @@ on SQLite, even from a covering index. The rollup holds a few rows per user, too
 a year of metrics reads thousands of rows instead of a million.
 
 What is counted: every audit row except replayed calls (AuditEntry.replayed: the answer was a
-stored result; the work happened once, in the original call) and the envelopes of calls that
-fan out into audited inner calls (ENVELOPE_TOOLS). saved_ms sums max(0, baseline_ms -
+stored result; the work happened once, in the original call), the envelopes of calls that
+fan out into audited inner calls (ENVELOPE_TOOLS), and the records of one-off migrations
+(via NOT_COUNTED_VIA). saved_ms sums max(0, baseline_ms -
 duration_ms) over the successful counted rows, with the baselines of roi_baseline; changing
 a baseline recomputes that tool's rows (rebuild()).
 
@@ -61,6 +62,10 @@ log = logging.getLogger(__name__)
 # twice. ax_bulk_import audits each imported record as import.<type>.
 ENVELOPE_TOOLS = ("ax_batch_operations", "ax_bulk_import")
 
+# Audit rows of records a one-off migration imported (ax_bulk_import with roi false): real
+# work of the hub, but not manual work it saves again and again.
+NOT_COUNTED_VIA = "migration"
+
 AUDIT = AuditEntry._meta.db_table
 USAGE = Usage._meta.db_table
 BASELINE = Baseline._meta.db_table
@@ -100,7 +105,8 @@ def _names() -> _Names:
 
 
 def _counted(row: str) -> str:
-    return f"NOT {row}.replayed AND {row}.tool NOT IN ({', '.join(map(quote_literal, ENVELOPE_TOOLS))})"
+    return (f"NOT {row}.replayed AND {row}.tool NOT IN ({', '.join(map(quote_literal, ENVELOPE_TOOLS))}) "
+            f"AND {row}.via <> {quote_literal(NOT_COUNTED_VIA)}")
 
 
 def _saved(row: str, baseline_seconds: str) -> str:

@@ -42,7 +42,16 @@ def check_arguments(validator: Any, schema: dict[str, Any], arguments: Any) -> d
     error = best_match(validator.iter_errors(_shown(arguments)))
     path = ".".join(str(p) for p in error.absolute_path)
     where = f"{path}: " if path else ""
-    raise ToolError("VALIDATION_ERROR", f"{where}{error.message}"[:500], field=path or None)
+    raise ToolError("VALIDATION_ERROR", f"{where}{_message(schema, error)}"[:500], field=path or None)
+
+
+def _message(schema: dict[str, Any], error: Any) -> str:
+    """jsonschema's message, or the "x-message" of the schema holding the keyword that failed
+    (a `not` has no message people can read: e.g. arguments that exclude each other)."""
+    node: Any = schema
+    for step in list(error.schema_path)[:-1]:
+        node = node[step]
+    return node.get("x-message", error.message) if isinstance(node, dict) else error.message
 
 
 # --- integers ------------------------------------------------------------------------------

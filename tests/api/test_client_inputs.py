@@ -229,6 +229,7 @@ def test_fractions_go_through_every_tool_and_money_comes_back_exact(way_in, erp)
     ok("ax_get_import_status", {"job_id": job["job_id"], "errors_offset": D("0.0"), "errors_limit": D("10.0")})
     ok("ax_cancel_import", {"job_id": job["job_id"]})
     ok("ax_resume_import", {"job_id": job["job_id"]})
+    ok("ax_list_import_mappings", {"type": "items", "header": ["Artikelnummer", "Preis", "Bezeichnung"]})
     ok("ax_get_roi_metrics", {"date_from": "2026-01-01", "date_to": "2026-12-31"})
     baseline = ok("ax_set_roi_baseline", {"tool": f"import.test{tag}", "seconds": D("30.0")})
     assert baseline["seconds"] == 30

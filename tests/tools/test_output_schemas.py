@@ -109,6 +109,16 @@ def walk_every_tool(admin) -> Walk:
     second = call("ax_bulk_import", {"type": "items", "format": "csv", "data": "item_id,name,unit_price\nI-1,X,1\n"})
     call("ax_cancel_import", {"job_id": second["job_id"]})
     call("ax_resume_import", {"job_id": second["job_id"]})
+    synced = call("ax_bulk_import", {"type": "customers", "format": "csv", "mode": "upsert", "mapping_name": "erp",
+                                     "mapping": {"Kundennummer": "customer_account", "Firma": "name"},
+                                     "data": "Kundennummer,Firma,currency\nCUST-200,A GmbH,EUR\n"})
+    import_tasks.run_import(ImportJob.objects.get(job_id=synced["job_id"]).pk)
+    call("ax_get_import_status", {"job_id": synced["job_id"]})
+    again = call("ax_bulk_import", {"from_job": synced["job_id"], "mode": "update"})
+    import_tasks.run_import(ImportJob.objects.get(job_id=again["job_id"]).pk)
+    call("ax_get_import_status", {"job_id": again["job_id"]})
+    call("ax_list_import_mappings", {"header": ["Kundennummer", "Firma", "Währung"]})
+    call("ax_list_import_mappings", {"type": "customers"})
     # webhooks and events
     given = call("ax_subscribe_webhook", {"event_type": "salesorder.*", "webhook_url": "http://127.0.0.1:9/hook",
                                           "secret": "a-secret-of-16-chars", "filters": {"min_amount": 10}})
