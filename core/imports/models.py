@@ -129,7 +129,8 @@ class ImportRowError(models.Model):
 
     class Meta:
         ordering = ["row", "id"]
-        indexes = [models.Index(fields=["job", "row"]), models.Index(fields=["job", "code"], name="importrowerror_job_code")]
+        indexes = [models.Index(fields=["job", "row"]),
+                   models.Index(fields=["job", "code"], name="importrowerror_job_code")]  # the error summary
 
     def __str__(self) -> str:
         return f"row {self.row}: {self.code}"

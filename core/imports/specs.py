@@ -207,7 +207,7 @@ class ImportSpec(ABC):
             outcome.action = "update" if outcome.changes else "unchanged"
         self.check_updates([o for o in outcomes if o.ok and o.action == "update"])
 
-    def check_updates(self, outcomes: list[Outcome]) -> None:
+    def check_updates(self, outcomes: list[Outcome]) -> None:  # noqa: B027 - most types have none
         """Rules an update must keep beyond the values themselves (bulk queries)."""
 
     def fast_reader(self, positions: dict[str, int], dialect: Dialect) -> FastReader | None:

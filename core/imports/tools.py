@@ -11,8 +11,19 @@ from core.imports.models import ImportJob, ImportMapping, ImportMode
 from core.imports.specs import SPECS
 from core.tools.pipeline import CallContext
 from core.tools.registry import obj, register
-from core.tools.schemas import (BASE64, BOOLEAN, COUNT, JSON_OBJECT, NO_NUL, STRING, TIMESTAMP, nullable, record, ref,
-                                text)
+from core.tools.schemas import (
+    BASE64,
+    BOOLEAN,
+    COUNT,
+    JSON_OBJECT,
+    NO_NUL,
+    STRING,
+    TIMESTAMP,
+    nullable,
+    record,
+    ref,
+    text,
+)
 
 JOB_ID = ref(40, "import job id, e.g. IMP-…")
 FIELD_NAMES = sorted({c.name for spec in SPECS.values() for c in spec.columns})
