@@ -152,9 +152,11 @@ def import_resume(request: HttpRequest, job_id: str) -> HttpResponse:
 
 @require_GET
 @role_required(MCP_READ)
-def import_failed_rows(request: HttpRequest, job_id: str) -> HttpResponse:
+def import_failed_rows(request: HttpRequest, job_id: str, fmt: str) -> HttpResponse:
     job = _get_import_for_user(request.user, job_id)
-    return _attachment(services.failed_rows_csv(job), f"{job.job_id}-failed-rows.csv", CSV_TYPE)
+    if fmt != job.format:  # the failed rows come in the format of the upload
+        raise Http404(f"The failed rows of {job.job_id} are a {job.format} file.")
+    return _attachment(*services.failed_rows_file(job))
 
 
 @require_GET

@@ -18,7 +18,7 @@ urlpatterns = [
     path("imports/<str:job_id>/", imports.import_detail, name="import_detail"),
     path("imports/<str:job_id>/cancel/", imports.import_cancel, name="import_cancel"),
     path("imports/<str:job_id>/resume/", imports.import_resume, name="import_resume"),
-    path("imports/<str:job_id>/failed-rows.csv", imports.import_failed_rows, name="import_failed_rows"),
+    path("imports/<str:job_id>/failed-rows.<str:fmt>", imports.import_failed_rows, name="import_failed_rows"),
     path("", include("dashboard.webhook_urls")),  # /webhooks/… (dashboard/webhook_urls.py)
     path("roi/", roi.roi_report, name="roi"),
     path("roi/export.csv", roi.roi_export_csv, name="roi_csv"),

@@ -21,7 +21,7 @@ from core.accounts.roles import owned_by_or_admin
 from core.db import write_slot
 from core.errors import ToolError
 from core.imports.mapping import check_mapping
-from core.imports.models import ImportJob, ImportMapping, ImportMode
+from core.imports.models import Dialect, ImportJob, ImportMapping, ImportMode
 from core.imports.specs import get_spec
 from core.jobs import requeue_waiting
 from core.spreadsheet import neutralise
@@ -29,6 +29,7 @@ from core.spreadsheet import neutralise
 log = logging.getLogger(__name__)
 
 MAX_BATCH_SIZE = 10_000
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ERRORS_PAGE = 100
 
 
@@ -240,26 +241,59 @@ def recover_stale() -> dict[str, int]:
     return {"resumed": resumed, "failed": failed, "requeued": requeued}
 
 
-def failed_rows_csv(job: ImportJob) -> bytes:
-    """The rows that failed, as read, with an error column: fix them and upload again."""
+def _failed_rows(job: ImportJob) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of the failed-rows file: the line, each field the file gave, under the
+    file's own column name, as it was read (text; decimal commas as they were), and the errors."""
     spec = get_spec(job.type)
-    columns = [c.name for c in spec.columns]
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["line", *columns, "errors"])
+    fields = [c.name for c in spec.columns]
+    named = {f: c for c, f in ((col["column"], col["field"]) for col in (job.preview or {}).get("columns", []))
+             if f}
+    if named:
+        fields = [f for f in fields if f in named]
+    header = ["line", *(named.get(f, f) for f in fields), "errors"]
+    rows: list[list[str]] = []
     current, messages, data = None, [], None
-    rows = []
+
+    def flush() -> None:
+        rows.append([str(current), *[neutralise(str((data or {}).get(f, ""))) for f in fields],
+                     neutralise("; ".join(messages))])
+
     for error in job.errors.order_by("row", "id").iterator():
         if error.row != current:
             if current is not None:
-                rows.append((current, data or {}, messages))
+                flush()
             current, messages, data = error.row, [], error.data
         messages.append(f"{error.column + ': ' if error.column else ''}{error.code} {error.message}")
     if current is not None:
-        rows.append((current, data or {}, messages))
-    for line, data, messages in rows:
-        writer.writerow([line, *[neutralise(str(data.get(c, ""))) for c in columns], neutralise("; ".join(messages))])
-    return out.getvalue().encode("utf-8-sig")
+        flush()
+    return header, rows
+
+
+def failed_rows_file(job: ImportJob) -> tuple[bytes, str, str]:
+    """The rows that failed, to fix and upload again, as the file came in: a CSV with its
+    delimiter and encoding (so German Excel opens it in columns), an XLSX as XLSX. Returns
+    (content, file name, content type). The `line` and `errors` columns are ignored on upload."""
+    header, rows = _failed_rows(job)
+    name = f"{job.job_id}-failed-rows.{job.format}"
+    if job.format == ImportJob.Format.XLSX:
+        from openpyxl import Workbook
+
+        workbook = Workbook(write_only=True)
+        sheet = workbook.create_sheet(job.sheet or "failed rows")
+        sheet.append(header)
+        for row in rows:
+            sheet.append([int(row[0]), *row[1:]])
+        buffer = io.BytesIO()
+        workbook.save(buffer)
+        return buffer.getvalue(), name, XLSX_TYPE
+    dialect = Dialect.from_json(job.dialect) or Dialect()
+    encoding = {"utf-8": "utf-8-sig", "utf-16": "utf-16"}.get(dialect.encoding, dialect.encoding)
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=dialect.delimiter)
+    writer.writerow(header)
+    writer.writerows(rows)
+    charset = {"utf-8-sig": "utf-8", "cp1252": "windows-1252", "latin-1": "iso-8859-1"}.get(encoding, encoding)
+    return out.getvalue().encode(encoding, errors="replace"), name, f"text/csv; charset={charset}"
 
 
 def template_csv(type_name: str) -> bytes:

@@ -468,7 +468,7 @@ def test_the_failed_rows_download_has_the_bad_rows_and_an_errors_column(as_write
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"] == f'attachment; filename="{job.job_id}-failed-rows.csv"'
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
-    assert rows[0] == ["line", "customer_account", "name", "currency", "credit_limit", "segment", "email", "errors"]
+    assert rows[0] == ["line", "customer_account", "name", "currency", "credit_limit", "errors"]  # the file's columns
     assert [row[:2] for row in rows[1:]] == [["4", "C-3"], ["6", "C-5"]]
     assert rows[1][-1] == "name: MISSING_FIELD name is required"
     assert "INVALID_CURRENCY" in rows[2][-1]
