@@ -35,6 +35,9 @@ EVENT_TYPES: dict[str, EventType] = {t.name: t for t in (
     EventType("inventory.low_stock", "available stock of an item fell below its reorder point",
               ("item_id", "name", "unit_price", "on_hand", "reserved", "available", "reorder_point",
                "below_reorder_point", "cause", "sales_id")),
+    EventType("import.finished", "an import job completed, failed or was cancelled",
+              ("job_id", "type", "mode", "status", "validate_only", "filename", "total", "successful", "failed",
+               "records", "error_summary", "error")),
 )}
 
 # Sent to one subscription on request ("send test event"), never fanned out to others.

@@ -22,7 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.db import write_slot
-from core.imports import mapping
+from core.imports import mapping, services
 from core.imports.models import Dialect, ImportJob, ImportRowError
 from core.imports.readers import open_rows, sniff_csv
 from core.imports.specs import ImportSpec, Outcome, WriteContext, get_spec
@@ -100,9 +100,9 @@ def run(job: ImportJob) -> None:
             if job.preview is None:
                 _save_preview(job, spec, dialect, resolved, outcomes)
     finished = timezone.now()
-    ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
-        status=ImportJob.Status.COMPLETED, finished=finished, heartbeat=finished,
-        duration_ms=int((finished - (job.started or finished)).total_seconds() * 1000))
+    services.finish(job.pk, [ImportJob.Status.RUNNING], ImportJob.Status.COMPLETED, finished=finished,
+                    heartbeat=finished,
+                    duration_ms=int((finished - (job.started or finished)).total_seconds() * 1000))
 
 
 def _validate(spec: ImportSpec, chunk, positions: dict[str, int], dialect: Dialect, seen: set[str], *,

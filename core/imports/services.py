@@ -20,6 +20,7 @@ from django.utils import timezone
 from core.accounts.roles import owned_by_or_admin
 from core.db import write_slot
 from core.errors import ToolError
+from core.events.bus import publish_many
 from core.imports.mapping import check_mapping
 from core.imports.models import Dialect, ImportJob, ImportMapping, ImportMode
 from core.imports.specs import get_spec
@@ -170,10 +171,31 @@ def status(job: ImportJob, *, errors_offset: int = 0, errors_limit: int = ERRORS
     return data
 
 
+def finish(job_pk: int, states: list[str], status: str, **fields: Any) -> bool:
+    """Move the job from one of `states` to a final status, and publish import.finished in the
+    same transaction: a sync that runs unattended tells its integrator how it ended. False when
+    the job was in none of those states."""
+    with write_slot(), transaction.atomic():
+        if not ImportJob.objects.filter(pk=job_pk, status__in=states).update(
+                status=status, finished=fields.pop("finished", None) or timezone.now(), **fields):
+            return False
+        job = ImportJob.objects.select_related("user").get(pk=job_pk)
+        publish_many("import.finished", [finished_data(job)], user=job.user, via="import")
+    return True
+
+
+def finished_data(job: ImportJob) -> dict[str, Any]:
+    """import.finished's data: how the job ended, its counts and its errors by code."""
+    return {"job_id": job.job_id, "type": job.type, "mode": job.mode, "status": job.status,
+            "validate_only": job.validate_only, "filename": job.original_name, "total": job.total,
+            "successful": job.successful, "failed": job.failed,
+            "records": {"created": job.records_created, "updated": job.records_updated,
+                        "unchanged": job.records_unchanged},
+            "error_summary": error_summary(job), "error": job.last_error or None}
+
+
 def cancel(job: ImportJob) -> ImportJob:
-    with write_slot():
-        changed = ImportJob.objects.filter(pk=job.pk, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]
-                                           ).update(status=ImportJob.Status.CANCELLED, finished=timezone.now())
+    changed = finish(job.pk, [ImportJob.Status.QUEUED, ImportJob.Status.RUNNING], ImportJob.Status.CANCELLED)
     if not changed:
         raise ToolError("INVALID_STATE", f"import {job.job_id} is {job.status} and cannot be cancelled")
     job.refresh_from_db()
@@ -217,9 +239,7 @@ def claim(job_pk: int) -> ImportJob | None:
 
 
 def mark_failed(job_pk: int, message: str) -> None:
-    with write_slot():
-        ImportJob.objects.filter(pk=job_pk, status=ImportJob.Status.RUNNING).update(
-            status=ImportJob.Status.FAILED, last_error=message[:500], finished=timezone.now())
+    finish(job_pk, [ImportJob.Status.RUNNING], ImportJob.Status.FAILED, last_error=message[:500])
 
 
 def recover_stale() -> dict[str, int]:
