@@ -14,10 +14,12 @@ urlpatterns = [
     path("batches/<str:batch_id>/", batches.batch_detail, name="batch_detail"),
     path("imports/", imports.import_list, name="imports"),
     path("imports/new/", imports.import_new, name="import_new"),
+    path("imports/new/mapping/", imports.import_mapping, name="import_mapping"),
     path("imports/templates/<str:type_name>.<str:fmt>", imports.import_template, name="import_template"),
     path("imports/<str:job_id>/", imports.import_detail, name="import_detail"),
     path("imports/<str:job_id>/cancel/", imports.import_cancel, name="import_cancel"),
     path("imports/<str:job_id>/resume/", imports.import_resume, name="import_resume"),
+    path("imports/<str:job_id>/import-now/", imports.import_now, name="import_now"),
     path("imports/<str:job_id>/failed-rows.<str:fmt>", imports.import_failed_rows, name="import_failed_rows"),
     path("", include("dashboard.webhook_urls")),  # /webhooks/… (dashboard/webhook_urls.py)
     path("roi/", roi.roi_report, name="roi"),

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.django_db
 
 URL = "https://n8n.example.com/webhook/order"
 CSV = b"customer_account,name,currency\nC-1,Alpha,EUR\n"
+GERMAN_CSV = "Kundennummer;Firma;Währung\nK-1;Müller GmbH;EUR\n".encode()
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +41,7 @@ def _media(settings, tmp_path):
 @dataclass
 class World:
     user: Any
+    client: Any = None  # the user's logged-in client, for a write that needs an earlier page (a staged upload)
 
     def subscription(self) -> Subscription:
         created, _ = webhooks.subscribe(event_type="salesorder.created", webhook_url=URL, user=self.user)
@@ -52,8 +54,8 @@ class World:
         return Delivery.objects.create(delivery_id=f"dlv_{event.pk}", subscription=sub, event=event,
                                        event_type=event.type, status="failed", attempts=1)
 
-    def import_job(self, status: str = "queued") -> ImportJob:
-        job = imports.submit(self.user, type="customers", fmt="csv", content=CSV, filename="c.csv")
+    def import_job(self, status: str = "queued", **options: Any) -> ImportJob:
+        job = imports.submit(self.user, type="customers", fmt="csv", content=CSV, filename="c.csv", **options)
         job.status = status
         job.save(update_fields=["status"])
         return job
@@ -71,6 +73,20 @@ class Write:
 
 def _upload(world: World) -> tuple[str, dict[str, Any]]:
     return "/imports/new/", {"file": SimpleUploadedFile("c.csv", CSV), "type": "customers", "batch_size": 100}
+
+
+def _mapping_step(world: World) -> tuple[str, dict[str, Any]]:
+    """The upload of a file whose columns need mapping (no tool call yet), then the step's form."""
+    step = world.client.post("/imports/new/", {"file": SimpleUploadedFile("k.csv", GERMAN_CSV), "type": "customers",
+                                               "batch_size": 100})
+    form = step.context["form"]
+    data = {"token": form["token"].value(), "shown_type": "customers", "type": "customers", "save_as": "SAP"}
+    data.update({form.field_name(c): form[form.field_name(c)].value() for c in form.columns})
+    return "/imports/new/mapping/", data
+
+
+def _import_now(world: World) -> tuple[str, dict[str, Any]]:
+    return f"/imports/{world.import_job('completed', validate_only=True).job_id}/import-now/", {"mode": "create"}
 
 
 def _job_state():
@@ -95,6 +111,8 @@ def _baseline() -> Baseline:
 
 WRITES = {
     "upload": Write("ax_bulk_import", _upload, _job_state),
+    "mapping step": Write("ax_bulk_import", _mapping_step, _job_state),
+    "import now": Write("ax_bulk_import", _import_now, _job_state),
     "cancel": Write("ax_cancel_import", lambda w: (f"/imports/{w.import_job().job_id}/cancel/", {}), _job_state),
     "resume": Write("ax_resume_import", lambda w: (f"/imports/{w.import_job('failed').job_id}/resume/", {}),
                     _job_state),
@@ -129,7 +147,7 @@ WRITES = {
 @pytest.mark.parametrize("name", WRITES)
 def test_a_dashboard_write_is_audited_as_a_dashboard_call(name, as_admin, staff_admin, erp):
     write = WRITES[name]
-    url, data = write.post(World(staff_admin))
+    url, data = write.post(World(staff_admin, as_admin))
     before = write.state()
     response = as_admin.post(url, data)
     assert response.status_code in (200, 302), response.content.decode()[:500]
@@ -141,7 +159,7 @@ def test_a_dashboard_write_is_audited_as_a_dashboard_call(name, as_admin, staff_
 @pytest.mark.parametrize("name", WRITES)
 def test_a_dashboard_write_counts_against_the_rate_limit(name, as_admin, staff_admin, erp, settings, monkeypatch):
     write = WRITES[name]
-    url, data = write.post(World(staff_admin))
+    url, data = write.post(World(staff_admin, as_admin))
     settings.RATE_LIMIT_PER_MINUTE = 2
     monkeypatch.setattr(ratelimit, "clock", lambda: 1_800_000_000.0)  # one window for the whole test
     for _ in range(2):  # the minute's calls, used up elsewhere (the API, MCP, another page)
