@@ -97,7 +97,7 @@ def run(job: ImportJob) -> None:
             if job.mode == "create":
                 _check(spec, outcomes)  # the update modes check in the write transaction
             _commit_chunk(job, spec, outcomes, started)
-            if job.preview is None:
+            if job.preview is None or len(job.preview["rows"]) < min(PREVIEW_ROWS, job.total or 0):
                 _save_preview(job, spec, dialect, resolved, outcomes)
     finished = timezone.now()
     services.finish(job.pk, [ImportJob.Status.RUNNING], ImportJob.Status.COMPLETED, finished=finished,
@@ -144,8 +144,8 @@ def _save_preview(job: ImportJob, spec: ImportSpec, dialect: Dialect, resolved: 
     """The first rows as read (after mapping), with how the file was read: shown before anyone
     commits to a validated file."""
     fields = [c.name for c in spec.columns]
-    rows = []
-    for o in outcomes[:PREVIEW_ROWS]:
+    rows = list((job.preview or {}).get("rows", []))  # small batches: the first rows of the next batch too
+    for o in outcomes[:PREVIEW_ROWS - len(rows)]:
         shown = {name: ("" if value is None else str(value)) for name, value in o.record.items()}
         rows.append({"line": o.line, "values": {f: shown.get(f, o.raw.get(f, "")) for f in fields if f in
                                                 resolved.positions},
