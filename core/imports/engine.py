@@ -64,7 +64,7 @@ def prepare(job: ImportJob) -> Dialect:
 
 
 def count_rows(job: ImportJob, dialect: Dialect) -> int:
-    with open_rows(Path(job.file.path), job.format, dialect, job.sheet) as (header, rows):
+    with open_rows(Path(job.file.path), job.format, dialect, job.sheet, raw_header=True) as (header, rows):
         resolve_header(job, header)
         return sum(1 for _ in rows)
 
@@ -83,7 +83,7 @@ def run(job: ImportJob) -> None:
     if job.total is None:
         job.total = count_rows(job, dialect)
         ImportJob.objects.filter(pk=job.pk).update(total=job.total)
-    with open_rows(Path(job.file.path), job.format, dialect, job.sheet) as (header, rows):
+    with open_rows(Path(job.file.path), job.format, dialect, job.sheet, raw_header=True) as (header, rows):
         resolved = resolve_header(job, header)
         positions = resolved.positions
         key_index = positions[spec.key]
