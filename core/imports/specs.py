@@ -72,7 +72,7 @@ class Outcome:
         self._raw = raw
         self._source = source  # (column positions, the row's cells)
         self.action = "create"  # or "update", "unchanged" (see ImportSpec.classify)
-        self.changes: list[str] = []  # the fields an update changes
+        self.changes: tuple[str, ...] | list[str] = ()  # the fields an update changes
         self.current: dict[str, Any] | None = None  # the stored record an update or unchanged row names
 
     @property
@@ -178,10 +178,6 @@ class ImportSpec(ABC):
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
-
-    def new_record(self, record: dict[str, Any]) -> dict[str, Any]:
-        """A record to create: every column, blank ones with their default."""
-        return {c.name: record.get(c.name, c.default) for c in self.columns}
 
     def classify(self, outcomes: list[Outcome], mode: str, *, lock: bool) -> None:
         """Update and upsert modes: name each valid outcome's action from the stored records
@@ -426,8 +422,9 @@ class CustomersSpec(ImportSpec):
 
     def write(self, outcomes: list[Outcome], ctx: WriteContext) -> None:
         new = [o for o in outcomes if o.action == "create"]
-        rows = [[r["customer_account"], r["name"], r["currency"], str(r["credit_limit"]), r["segment"], r["email"]]
-                for r in (self.new_record(o.record) for o in new)]
+        # A new record's blank cells take their column's default (ZERO, "").
+        rows = [[r["customer_account"], r["name"], r["currency"], str(r.get("credit_limit", ZERO)),
+                 r.get("segment", ""), r.get("email", "")] for r in (o.record for o in new)]
         written, payload = self.insert_new(Customer, new, rows, self.fields,
                                            {**self.NEW, "created": ctx.now, "updated": ctx.now},
                                            "CUST_ALREADY_EXISTS", "customer") if rows else ([], "")
@@ -505,8 +502,9 @@ class ItemsSpec(ImportSpec):
 
     def write(self, outcomes: list[Outcome], ctx: WriteContext) -> None:
         new = [o for o in outcomes if o.action == "create"]
-        rows = [[r["item_id"], r["name"], str(r["unit_price"]), r["on_hand"], r["reorder_point"]]
-                for r in (self.new_record(o.record) for o in new)]
+        # A new record's blank cells take their column's default (0).
+        rows = [[r["item_id"], r["name"], str(r["unit_price"]), r.get("on_hand", 0), r.get("reorder_point", 0)]
+                for r in (o.record for o in new)]
         written, _ = self.insert_new(Item, new, rows, self.fields,
                                      {"reserved": 0, "created": ctx.now, "updated": ctx.now},
                                      "ITEM_ALREADY_EXISTS", "item") if rows else ([], "")
