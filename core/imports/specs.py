@@ -312,6 +312,22 @@ def _stored_decimal(value: Any) -> Decimal:
     return _FROM_FLOAT(value) if isinstance(value, float) else Decimal(value)
 
 
+def _xlsx_texts(cells: list[Any]) -> list[str] | None:
+    """An XLSX row's cells as text, as the full reader's as_text() makes them, when each is text, a
+    number or empty; None for anything else (a boolean, a date, a formula without a value), which
+    the full reader then reports or reads."""
+    texts = []
+    for cell in cells:
+        kind = cell.__class__
+        if kind is str:
+            texts.append(cell)
+        elif cell is None or kind is int or kind is float:
+            texts.append(as_text(cell))
+        else:
+            return None
+    return texts
+
+
 def _money_reader(dialect: Dialect) -> Callable[[str], Decimal | None]:
     """Text -> a Decimal of at most two places, >= 0 and in range, as values.money accepts it
     after fields.as_decimal; None for anything else (the full path then reports it)."""
@@ -393,8 +409,9 @@ class CustomersSpec(ImportSpec):
                 limit = cells[limit_at].strip() if limit_at is not None else ""
                 segment = cells[segment_at].strip() if segment_at is not None else ""
                 email = cells[email_at].strip() if email_at is not None else ""
-            except AttributeError:  # not text (an XLSX cell)
-                return None
+            except AttributeError:  # not text: an XLSX number or empty cell, read as the full reader reads it
+                texts = _xlsx_texts(cells)
+                return None if texts is None else read(texts)
             if (len(account) > 20 or not key_match(account) or not name or len(name) > 255
                     or currency not in currencies or len(segment) > 40
                     or (email and (len(email) > 254 or not email_match(email)))

@@ -6,6 +6,7 @@ anything it declines goes through the full reader, which reports the row errors.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -14,6 +15,7 @@ from core.audit.models import AuditEntry
 from core.erp.models import Customer, Item
 from core.events.models import Event
 from core.imports.models import Dialect
+from core.imports.readers import FormulaWithoutValue
 from core.imports.specs import CustomersSpec
 from core.webhooks.models import Delivery, Subscription
 from tests.imports.helpers import errors_of, run_import
@@ -72,7 +74,40 @@ def test_fast_reader_takes_the_common_rows():
                                      "email": "a@b.example"}
     assert reader(list(ROWS[2]))["credit_limit"] == Decimal("0.00")
     assert str(reader(list(ROWS[2]))["credit_limit"]) == "0.00"  # not -0.00
-    assert reader([1001, "Name", "EUR", "0", "", ""]) is None  # an XLSX number cell: the full path
+    # XLSX cells: numbers and empty cells as the full reader reads them; anything else the full path.
+    assert reader([1001, "Name", "EUR", 100.5, None, None]) == {"customer_account": "1001", "name": "Name",
+                                                                 "currency": "EUR", "credit_limit": Decimal("100.50")}
+    assert reader(["C-1", "Name", "EUR", True, "", ""]) is None
+    assert reader(["C-1", "Name", "EUR", datetime(2026, 1, 1), "", ""]) is None
+
+
+XLSX_ROWS = [
+    [1001, "Whole number key", "EUR", 0, None, None],
+    [1001.0, "Float key", "EUR", 100.5, "retail", "a@b.example"],
+    ["C-30", "Float limit", "EUR", 12.345, None, None],
+    ["C-31", "Tiny limit", "EUR", 1e-05, None, None],
+    ["C-32", "Huge limit", "EUR", 1e20, None, None],
+    ["C-33", "Negative", "EUR", -5, None, None],
+    ["C-34", "Bool limit", "EUR", True, None, None],
+    ["C-35", None, "EUR", 0, None, None],
+    ["C-36", 4711, "EUR", None, None, None],
+    ["C-37", "Date limit", "EUR", datetime(2026, 1, 1), None, None],
+    ["C-38", "Formula", "EUR", FormulaWithoutValue("=B2*2"), None, None],
+    ["C-39", "Mail", "EUR", 0, None, 12],
+    ["C-40", "Clear", "EUR", "#N/A", None, None],
+]
+
+
+@pytest.mark.parametrize("row", XLSX_ROWS, ids=[str(r[0]) for r in XLSX_ROWS])
+def test_fast_reader_agrees_with_the_full_reader_on_xlsx_cells(row):
+    spec = CustomersSpec()
+    fast = spec.fast_reader(POSITIONS, Dialect())(list(row))
+    full = spec.read(2, {name: row[i] for name, i in POSITIONS.items()}, Dialect())
+    if fast is None:
+        return  # declined: the full reader decides
+    assert full.ok, f"fast path accepted a row the full reader refuses: {full.errors}"
+    assert fast == full.record
+    assert all(type(fast[k]) is type(full.record[k]) for k in fast)
 
 
 def test_mixed_file_gives_the_same_errors_and_rows_as_the_full_path(writer, erp):
