@@ -316,16 +316,18 @@ def _xlsx_texts(cells: list[Any]) -> list[str] | None:
     """An XLSX row's cells as text, as the full reader's as_text() makes them, when each is text, a
     number or empty; None for anything else (a boolean, a date, a formula without a value), which
     the full reader then reports or reads."""
-    texts = []
-    for cell in cells:
-        kind = cell.__class__
-        if kind is str:
-            texts.append(cell)
-        elif cell is None or kind is int or kind is float:
-            texts.append(as_text(cell))
-        else:
-            return None
-    return texts
+    texts = [cell if cell.__class__ is str else _XLSX_TEXT.get(cell.__class__, _not_text)(cell) for cell in cells]
+    return None if _NOT_TEXT in texts else texts
+
+
+_NOT_TEXT = object()
+
+
+def _not_text(cell: Any) -> object:
+    return _NOT_TEXT
+
+
+_XLSX_TEXT = {type(None): lambda cell: "", int: str, float: as_text}
 
 
 def _money_reader(dialect: Dialect) -> Callable[[str], Decimal | None]:
