@@ -12,8 +12,10 @@ class SubscriptionAdmin(admin.ModelAdmin):
     search_fields = ("subscription_id", "url", "description")
     # The encrypted secrets are never shown, not even encrypted.
     exclude = ("secret_encrypted", "previous_secret_encrypted")
-    readonly_fields = ("subscription_id", "created", "updated", "last_success_at", "failing_since",
-                       "previous_secret_expires")
+    # What it listens to is changed through ax_update_webhook or the dashboard, which check the types
+    # and the filters against them.
+    readonly_fields = ("subscription_id", "event_type", "event_types", "created", "updated", "last_success_at",
+                       "failing_since", "previous_secret_expires")
 
     def has_add_permission(self, request) -> bool:
         return False  # subscribe through ax_subscribe_webhook or the dashboard: they check the URL and the secret
@@ -32,7 +34,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     list_display = ("delivery_id", "event_type", "subscription", "status", "attempts", "last_status", "created",
                     "next_attempt_at")
     list_filter = ("status", "event_type")
-    search_fields = ("delivery_id", "subscription__subscription_id", "event__event_id")
+    search_fields = ("delivery_id", "subject", "subscription__subscription_id", "event__event_id")
     list_select_related = ("subscription",)
     raw_id_fields = ("subscription", "event")
     inlines = [AttemptInline]

@@ -21,7 +21,7 @@ from core.db import run_sql, write_slot
 from core.dialect import dialect
 from core.events.catalog import TEST_EVENT, type_matches
 from core.events.models import Event
-from core.webhooks import clock
+from core.webhooks import clock, subjects
 from core.webhooks.filters import Filters
 from core.webhooks.models import Delivery, Subscription
 
@@ -82,7 +82,7 @@ def fan_out(event_ids: list[str]) -> int:
     """Create the deliveries of these events (those not fanned out yet); returns how many."""
     tokens: list[str] = []
     with write_slot(), transaction.atomic():
-        subscriptions = [(s, Filters.from_json(s.filters)) for s in
+        subscriptions = [(s, s.patterns, Filters.from_json(s.filters)) for s in
                          Subscription.objects.exclude(status=Subscription.Status.DISABLED)]
         if not subscriptions:  # nothing to match: mark them done without reading their data
             Event.objects.filter(event_id__in=event_ids, fanned_out=False).update(fanned_out=True, fanout_error="")
@@ -93,15 +93,26 @@ def fan_out(event_ids: list[str]) -> int:
         events = list(events)
         if not events:
             return 0
-        rows = [Delivery(subscription=sub, event=event, event_type=event.type)
-                for event in events for sub, filters in subscriptions
-                if event.type != TEST_EVENT and type_matches(sub.event_type, event.type)
-                and filters.matches(event.data)]
+        rows = [row for event in events for row in _deliveries(event, subscriptions)]
         tokens = _prepare(rows)
         Delivery.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
         Event.objects.filter(pk__in=[e.pk for e in events]).update(fanned_out=True, fanout_error="")
         transaction.on_commit(lambda: enqueue(tokens))
     return len(rows)
+
+
+def _deliveries(event: Event, subscriptions: list[tuple[Subscription, tuple[str, ...], Filters]]) -> list[Delivery]:
+    """One delivery per subscription that listens to the event's type (any of its patterns) and
+    whose filters hold, each carrying what the event is about."""
+    if event.type == TEST_EVENT:
+        return []
+    matched = [sub for sub, patterns, filters in subscriptions
+               if any(type_matches(p, event.type) for p in patterns) and filters.matches(event.data)]
+    if not matched:
+        return []
+    about = subjects.of(event.type, event.data)
+    return [Delivery(subscription=sub, event=event, event_type=event.type, subject=about.subject,
+                     amount=about.amount, currency=about.currency) for sub in matched]
 
 
 def _prepare(rows: list[Delivery]) -> list[str]:

@@ -4,11 +4,14 @@
     {"currency": ["EUR", "USD"]}                a list means any of these values
     {"min_amount": 1000, "max_amount": 5000}    the event's amount (total_amount, else amount),
                                                 inclusive bounds; an event without one never matches
-All keys must hold at once. A key must be a data field of the subscribed event type(s).
+All keys must hold at once. A key must be a data field of one of the subscribed event types; an
+event whose data lacks the field does not match (a subscription to orders and payments filtered on
+sales_id receives no payment).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -18,6 +21,7 @@ from core.events.catalog import TEST_EVENT, matching_types
 
 AMOUNT_KEYS = ("min_amount", "max_amount")
 MAX_VALUES = 100
+MAX_EVENT_TYPES = 20
 _SCALARS = (str, int, float, Decimal, bool, type(None))  # Decimal: a fraction as the HTTP API reads it
 
 
@@ -69,14 +73,16 @@ class Filters:
         return True
 
 
-def validate(event_type: str, raw: Any) -> dict[str, Any]:
-    """Check a subscription's filters against the fields of its event type(s); returns them cleaned."""
+def validate(event_types: str | Sequence[str], raw: Any) -> dict[str, Any]:
+    """Check a subscription's filters against the fields of its event types (a name or pattern, or
+    several); returns them cleaned."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise ToolError("VALIDATION_ERROR", "filters must be an object", field="filters")
-    types = matching_types(event_type)
-    fields = sorted({f for t in types for f in t.fields})
+    patterns = [event_types] if isinstance(event_types, str) else list(event_types)
+    event_type = ", ".join(patterns)
+    fields = sorted({f for pattern in patterns for t in matching_types(pattern) for f in t.fields})
     cleaned: dict[str, Any] = {}
     for key, value in raw.items():
         where = f"filters.{key}"
@@ -101,9 +107,22 @@ def validate(event_type: str, raw: Any) -> dict[str, Any]:
     return cleaned
 
 
-def validate_event_type(event_type: Any) -> str:
+def validate_event_type(event_type: Any, where: str = "event_type") -> str:
     value = str(event_type or "").strip()
     if value == TEST_EVENT or not matching_types(value):
-        raise ToolError("VALIDATION_ERROR", f"unknown event_type {event_type!r}: use *, a prefix like salesorder.*, "
-                        "or one of the event types (see the README)", field="event_type")
+        raise ToolError("VALIDATION_ERROR", f"unknown {where.split('.')[0]} {event_type!r}: use *, a prefix like "
+                        "salesorder.*, or one of the event types (see the README)", field=where)
     return value
+
+
+def validate_event_types(event_types: Any) -> list[str]:
+    """A subscription's event types and patterns: 1-20 of them, each known; repeats dropped, order kept."""
+    if isinstance(event_types, str) or not isinstance(event_types, Sequence) or not event_types:
+        raise ToolError("VALIDATION_ERROR", "event_types must be a list of 1-20 event types or patterns",
+                        field="event_types")
+    cleaned = [validate_event_type(value, f"event_types.{n}") for n, value in enumerate(event_types)]
+    cleaned = list(dict.fromkeys(cleaned))
+    if len(cleaned) > MAX_EVENT_TYPES:
+        raise ToolError("VALIDATION_ERROR", f"event_types: at most {MAX_EVENT_TYPES} event types or patterns",
+                        field="event_types")
+    return cleaned

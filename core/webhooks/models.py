@@ -9,6 +9,7 @@ task then takes each row pending -> sending only while its token still holds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import models
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from core import jsoncodec
 from core.events.models import Event
+from core.webhooks import subjects
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,10 @@ class Subscription(models.Model):
         DISABLED = "disabled"
 
     subscription_id = models.CharField(max_length=40, unique=True)
-    event_type = models.CharField(max_length=100, help_text="an event type, a prefix like salesorder.*, or *")
+    # The first of event_types, kept for readers that know one type per subscription.
+    event_type = models.CharField(max_length=100, help_text="the first of event_types")
+    # Event types and patterns (salesorder.created, salesorder.*, *); an event matching any is delivered.
+    event_types = models.JSONField(default=list, blank=True)
     url = models.CharField(max_length=2000)
     filters = models.JSONField(default=dict, blank=True, encoder=jsoncodec.Encoder, decoder=jsoncodec.Decoder)
     description = models.CharField(max_length=255, blank=True)
@@ -71,6 +76,18 @@ class Subscription(models.Model):
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.max_retries, self.backoff_ms)
 
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        """What the subscription listens to; a row written with only event_type listens to that."""
+        if self.event_types:
+            return tuple(str(p) for p in self.event_types)
+        return (self.event_type,) if self.event_type else ()
+
+    @property
+    def host(self) -> str:
+        """The endpoint's host (and port, when it has one): what a list of deliveries shows."""
+        return urlsplit(self.url).netloc or self.url
+
 
 class Delivery(models.Model):
     class Status(models.TextChoices):
@@ -97,6 +114,11 @@ class Delivery(models.Model):
     created = models.DateTimeField(default=timezone.now)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # What the event is about, copied from its data when the delivery is made (core/webhooks/subjects.py),
+    # so that lists show it and search by it without reading the events.
+    subject = models.CharField(max_length=100, blank=True, help_text="sales_id, customer_account, invoice_id, …")
+    amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
 
     class Meta:
         ordering = ["-created", "-id"]
@@ -109,6 +131,9 @@ class Delivery(models.Model):
             models.Index(fields=["status", "created"]),
             # Retention: finished deliveries by status and age (core/webhooks/retention.py).
             models.Index(fields=["status", "finished"], name="delivery_status_finished"),
+            # The deliveries page: newest first, and a search by subject.
+            models.Index(fields=["created"], name="delivery_created"),
+            models.Index(fields=["subject", "created"], name="delivery_subject"),
         ]
 
     def __str__(self) -> str:
@@ -117,6 +142,18 @@ class Delivery(models.Model):
     @property
     def done(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+    @property
+    def subject_kind(self) -> str:
+        """The word for what the event is about: Order, Customer, Invoice, Payment, Item, Import."""
+        return subjects.kind(self.event_type)
+
+    @property
+    def held(self) -> str:
+        """Why a waiting delivery is not being sent ("paused", "disabled"), else ""."""
+        if self.status == self.Status.PENDING and self.subscription.status != Subscription.Status.ACTIVE:
+            return self.subscription.status
+        return ""
 
 
 class Attempt(models.Model):

@@ -46,18 +46,31 @@ def get_subscription(subscription_id: str) -> Subscription:
     return sub
 
 
-def subscribe(*, event_type: str, webhook_url: str, filters_: dict[str, Any] | None = None,
-              secret: str | None = None, retry_policy: dict[str, int] | None = None, description: str = "",
+def _event_types(event_type: str | None, event_types: list[str] | None) -> list[str]:
+    """The patterns of `event_type` (one) or `event_types` (several): exactly one of the two."""
+    if (event_type is None) == (event_types is None):
+        raise ToolError("VALIDATION_ERROR", "give event_type (one type or pattern) or event_types (a list), "
+                        "not both", field="event_type" if event_type is None else "event_types")
+    if event_types is None:
+        return [filters.validate_event_type(event_type)]
+    return filters.validate_event_types(event_types)
+
+
+def subscribe(*, event_type: str | None = None, event_types: list[str] | None = None, webhook_url: str,
+              filters_: dict[str, Any] | None = None, secret: str | None = None,
+              retry_policy: dict[str, int] | None = None, description: str = "",
               user=None) -> tuple[Subscription, str | None]:
-    """Create a subscription; returns it and the generated secret (None when the caller gave one)."""
-    event_type = filters.validate_event_type(event_type)
-    cleaned = filters.validate(event_type, filters_)
+    """Create a subscription to one event type or pattern (`event_type`) or several (`event_types`);
+    returns it and the generated secret (None when the caller gave one)."""
+    patterns = _event_types(event_type, event_types)
+    cleaned = filters.validate(patterns, filters_)
     url = _url(webhook_url)
     value, generated = _secret(secret)
     policy = retry_policy or {}
     now = clock.now()
     sub = Subscription(
-        subscription_id="sub_" + secrets.token_hex(12), event_type=event_type, url=url, filters=cleaned,
+        subscription_id="sub_" + secrets.token_hex(12), event_type=patterns[0], event_types=patterns, url=url,
+        filters=cleaned,
         description=(description or "")[:255], secret_encrypted=crypto.encrypt(value),
         max_retries=policy.get("max_retries", DEFAULT_MAX_RETRIES),
         backoff_ms=policy.get("backoff_ms", DEFAULT_BACKOFF_MS),
@@ -68,16 +81,20 @@ def subscribe(*, event_type: str, webhook_url: str, filters_: dict[str, Any] | N
     return sub, value if generated else None
 
 
-def update(sub: Subscription, *, event_type: str | None = None, webhook_url: str | None = None,
-           filters_: dict[str, Any] | None = None, retry_policy: dict[str, int] | None = None,
-           description: str | None = None, status: str | None = None) -> list[str]:
-    """Change what is given; `status` active (resume, also re-enables a disabled one) or paused."""
+def update(sub: Subscription, *, event_type: str | None = None, event_types: list[str] | None = None,
+           webhook_url: str | None = None, filters_: dict[str, Any] | None = None,
+           retry_policy: dict[str, int] | None = None, description: str | None = None,
+           status: str | None = None) -> list[str]:
+    """Change what is given; `status` active (resume, also re-enables a disabled one) or paused.
+    `event_type` or `event_types` replaces what the subscription listens to."""
     changed = []
-    if event_type is not None:
-        sub.event_type = filters.validate_event_type(event_type)
-        changed.append("event_type")
-    if filters_ is not None or event_type is not None:
-        sub.filters = filters.validate(sub.event_type, sub.filters if filters_ is None else filters_)
+    types_given = event_type is not None or event_types is not None
+    if types_given:
+        patterns = _event_types(event_type, event_types)
+        sub.event_type, sub.event_types = patterns[0], patterns
+        changed += ["event_type", "event_types"]
+    if filters_ is not None or types_given:
+        sub.filters = filters.validate(sub.patterns, sub.filters if filters_ is None else filters_)
         changed.append("filters")
     if webhook_url is not None:
         sub.url = _url(webhook_url)
@@ -137,9 +154,11 @@ def with_stats(queryset):
 
 
 def subscription_data(sub: Subscription) -> dict[str, Any]:
+    patterns = sub.patterns
     data = {
         "subscription_id": sub.subscription_id,
-        "event_type": sub.event_type,
+        "event_type": patterns[0] if patterns else sub.event_type,
+        "event_types": list(patterns),
         "webhook_url": sub.url,
         "filters": sub.filters,
         "retry_policy": sub.retry_policy.as_dict(),
@@ -163,6 +182,9 @@ def delivery_data(d: Delivery) -> dict[str, Any]:
         "subscription_id": d.subscription.subscription_id,
         "event": d.event_type,
         "event_id": d.event.event_id,
+        "subject": d.subject or None,
+        "amount": d.amount,
+        "currency": d.currency or None,
         "status": d.status,
         "attempts": d.attempts,
         "last_status": d.last_status,
@@ -198,6 +220,24 @@ def deliveries(*, status: str | None = None, subscription_id: str | None = None,
     return qs
 
 
+def listening_to(pattern: str) -> list[int]:
+    """The subscriptions (pks) with `pattern` among their event types. The table holds one row per
+    receiving system, so reading its types is cheaper than a JSON query each database spells its own way."""
+    return [pk for pk, types, first in Subscription.objects.values_list("pk", "event_types", "event_type")
+            if pattern in (types or [first])]
+
+
+def search_q(text: str) -> Q:
+    """The deliveries a search box finds: an event id (evt_…), a delivery id (dlv_…), or a subject
+    (SO-000123, CUST-001, …) as typed or in capitals. Each is one indexed equality."""
+    text = text.strip()
+    if text.startswith("evt_"):
+        return Q(event__event_id=text)
+    if text.startswith("dlv_"):
+        return Q(delivery_id=text)
+    return Q(subject__in=sorted({text, text.upper()}))
+
+
 def get_delivery(delivery_id: str) -> Delivery:
     d = Delivery.objects.select_related("subscription", "event").filter(delivery_id=str(delivery_id).strip()).first()
     if d is None:
@@ -206,38 +246,56 @@ def get_delivery(delivery_id: str) -> Delivery:
     return d
 
 
-def retry(*, delivery_id: str | None = None, subscription_id: str | None = None, user=None) -> list[str]:
-    """Put failed deliveries back in the queue for an attempt now, with a fresh retry cycle.
+RETRYABLE = (Delivery.Status.FAILED, Delivery.Status.SUCCEEDED)
+_CHUNK = 1000  # ids per statement: well below SQLite's limit on parameters
 
-    One delivery (delivery_id) or every failed delivery of a subscription (subscription_id).
-    The next attempt is recorded as manual, with who asked for it.
+
+def retry(*, delivery_id: str | None = None, subscription_id: str | None = None, all_failed: bool = False,
+          user=None) -> list[str]:
+    """Put deliveries back in the queue for an attempt now, with a fresh retry cycle.
+
+    One delivery (delivery_id): a failed one is retried, a succeeded one resent (the receiver gets
+    the same event, with the same webhook-id, again). Every failed delivery of a subscription
+    (subscription_id), or of every subscription that is not disabled (all_failed). The next
+    attempt is recorded as manual, with who asked for it.
     """
     if delivery_id:
         d = get_delivery(delivery_id)
-        if d.status != Delivery.Status.FAILED:
+        if d.status not in RETRYABLE:
             raise ToolError("INVALID_STATE", f"delivery {d.delivery_id} is {d.status}; only failed deliveries are "
-                            "retried", field="delivery_id")
-        sub, rows = d.subscription, Delivery.objects.filter(pk=d.pk)
+                            "retried and succeeded ones resent", field="delivery_id")
+        _check_not_disabled(d.subscription)
+        rows = Delivery.objects.filter(pk=d.pk, status=d.status)
+    elif subscription_id:
+        sub = get_subscription(subscription_id)
+        _check_not_disabled(sub)
+        rows = Delivery.objects.filter(subscription=sub, status=Delivery.Status.FAILED)
+    elif all_failed:
+        rows = Delivery.objects.filter(status=Delivery.Status.FAILED).exclude(
+            subscription__status=Subscription.Status.DISABLED)
     else:
-        sub = get_subscription(subscription_id or "")
-        rows = Delivery.objects.filter(subscription=sub)
+        raise ToolError("VALIDATION_ERROR", "give delivery_id, subscription_id or all_failed", field="delivery_id")
+    now = clock.now()
+    found = list(rows.values_list("pk", "delivery_id", "status", "subscription__status")[:100_000])
+    by = f"manual:{getattr(user, 'username', '') or ''}"
+    with write_slot(), transaction.atomic():
+        for status in {row[2] for row in found}:
+            pks = [row[0] for row in found if row[2] == status]
+            for start in range(0, len(pks), _CHUNK):
+                # Conditional: a delivery retried twice at once is put back once.
+                Delivery.objects.filter(pk__in=pks[start:start + _CHUNK], status=status).update(
+                    status=Delivery.Status.PENDING, next_attempt_at=now, cycle_attempts=0, claim="",
+                    claimed_until=None, next_trigger=by[:160], finished=None)
+        if fanout.workers_send():
+            tokens = _claim_now([row[0] for row in found if row[3] == Subscription.Status.ACTIVE], now)
+            transaction.on_commit(lambda: fanout.enqueue(tokens))
+    return [row[1] for row in found]
+
+
+def _check_not_disabled(sub: Subscription) -> None:
     if sub.status == Subscription.Status.DISABLED:
         raise ToolError("INVALID_STATE", f"subscription {sub.subscription_id} is disabled ({sub.disabled_reason}); "
                         "resume it first", field="subscription_id")
-    now = clock.now()
-    ids = list(rows.filter(status=Delivery.Status.FAILED).values_list("delivery_id", flat=True)[:100_000])
-    by = f"manual:{getattr(user, 'username', '') or ''}"
-    with write_slot(), transaction.atomic():
-        # Conditional: a delivery retried twice at once is put back once.
-        Delivery.objects.filter(delivery_id__in=ids, status=Delivery.Status.FAILED).update(
-            status=Delivery.Status.PENDING, next_attempt_at=now, cycle_attempts=0, claim="", claimed_until=None,
-            next_trigger=by[:160], finished=None)
-        if sub.status == Subscription.Status.ACTIVE and fanout.workers_send():
-            pks = list(Delivery.objects.filter(delivery_id__in=ids, status=Delivery.Status.PENDING)
-                       .values_list("pk", flat=True))
-            tokens = _claim_now(pks, now)
-            transaction.on_commit(lambda: fanout.enqueue(tokens))
-    return ids
 
 
 def _claim_now(pks: list[int], now: datetime) -> list[str]:

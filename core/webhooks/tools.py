@@ -12,6 +12,7 @@ from core.events.models import Event
 from core.tools.pipeline import CallContext
 from core.tools.registry import obj, register
 from core.tools.schemas import (
+    AMOUNT,
     BOOLEAN,
     COUNT,
     JSON_OBJECT,
@@ -46,6 +47,14 @@ def parse_time(args: dict[str, Any], name: str) -> datetime | None:
     if value.tzinfo is None:
         raise ToolError("VALIDATION_ERROR", f"{name} needs a time zone (e.g. Z)", field=name)
     return value
+EVENT_TYPES = {"type": "array", "items": EVENT_TYPE, "minItems": 1, "maxItems": filters.MAX_EVENT_TYPES,
+               "uniqueItems": True,
+               "description": "several event types or patterns; an event matching any of them is delivered"}
+# Exactly one of event_type and event_types (allOf keeps the message to this rule alone).
+ONE_TYPE_FIELD = {"oneOf": [{"required": ["event_type"]}, {"required": ["event_types"]}],
+                  "x-message": "give event_type (one type or pattern) or event_types (a list), not both"}
+AT_MOST_ONE_TYPE_FIELD = {"not": {"required": ["event_type", "event_types"]},
+                          "x-message": "give event_type (one type or pattern) or event_types (a list), not both"}
 SUB_ID = ref(40, "subscription id, e.g. sub_…")
 DELIVERY_ID = ref(40, "delivery id, e.g. dlv_…")
 URL = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s\u0000-\u001f]+$",
@@ -67,7 +76,9 @@ LIMIT = {"type": "integer", "minimum": 1, "maximum": webhooks.MAX_LIST, "default
 # --- outputs: core/webhooks/services.py ---------------------------------------------------------
 
 SUBSCRIPTION = record({
-    "subscription_id": STRING, "event_type": STRING, "webhook_url": STRING, "filters": JSON_OBJECT,
+    "subscription_id": STRING,
+    "event_type": {**STRING, "description": "the first of event_types (for clients of one type per subscription)"},
+    "event_types": {"type": "array", "items": STRING, "minItems": 1}, "webhook_url": STRING, "filters": JSON_OBJECT,
     "retry_policy": record({"max_retries": COUNT, "backoff_ms": COUNT}), "description": STRING,
     "status": {"enum": list(Subscription.Status.values)},
     "disabled_reason": nullable(STRING), "created": TIMESTAMP, "last_success_at": nullable(TIMESTAMP),
@@ -77,6 +88,9 @@ SUBSCRIPTION = record({
 NEW_SECRET = {"secret": {**STRING, "description": "the generated secret, shown this once"}, "secret_notice": STRING}
 DELIVERY = record({
     "delivery_id": STRING, "subscription_id": STRING, "event": STRING, "event_id": STRING,
+    "subject": {**nullable(STRING), "description": "what the event is about: sales_id, customer_account, invoice_id, "
+                                                   "payment_id, item_id or job_id"},
+    "amount": nullable(AMOUNT), "currency": nullable(STRING),
     "status": {"enum": list(Delivery.Status.values)}, "attempts": COUNT, "last_status": nullable(COUNT),
     "last_error": nullable(STRING), "created": TIMESTAMP, "last_attempt_at": nullable(TIMESTAMP),
     "next_attempt_at": nullable(TIMESTAMP), "finished": nullable(TIMESTAMP),
@@ -89,17 +103,19 @@ ATTEMPT = record({
 
 
 @register("ax_subscribe_webhook", role=MCP_ADMIN,
-          description="Subscribe a URL to ERP events. Each matching event is POSTed as {id, event, timestamp, data} "
+          description="Subscribe a URL to ERP events: one type or pattern (event_type) or several (event_types). "
+                      "Each matching event is POSTed as {id, event, timestamp, data} "
                       "with Standard Webhooks signature headers, retried on failure per retry_policy "
                       "(default 3 retries, 1 s, 2 s, 4 s). Returns subscription_id; a generated secret is "
                       "returned once, never again.",
-          schema=obj({"event_type": EVENT_TYPE, "webhook_url": URL, "filters": FILTERS, "secret": SECRET,
-                      "retry_policy": RETRY_POLICY, "description": text(255)},
-                     ["event_type", "webhook_url"]),
+          schema={**obj({"event_type": EVENT_TYPE, "event_types": EVENT_TYPES, "webhook_url": URL, "filters": FILTERS,
+                         "secret": SECRET, "retry_policy": RETRY_POLICY, "description": text(255)},
+                        ["webhook_url"]), "allOf": [ONE_TYPE_FIELD]},
           output=record({**SUBSCRIPTION["properties"], **NEW_SECRET},
                         optional=("deliveries", "secret", "secret_notice")))
 def subscribe_webhook(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
-    sub, generated = webhooks.subscribe(event_type=args["event_type"], webhook_url=args["webhook_url"],
+    sub, generated = webhooks.subscribe(event_type=args.get("event_type"), event_types=args.get("event_types"),
+                                        webhook_url=args["webhook_url"],
                                         filters_=args.get("filters"), secret=args.get("secret"),
                                         retry_policy=args.get("retry_policy"),
                                         description=args.get("description", ""), user=ctx.user)
@@ -111,7 +127,8 @@ def subscribe_webhook(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
 
 
 @register("ax_list_webhooks", role=MCP_ADMIN,
-          description="List webhook subscriptions with status, delivery counts and why a disabled one stopped. "
+          description="List webhook subscriptions with status, delivery counts and why a disabled one stopped; "
+                      "event_type lists those listening to that type or pattern (among their event_types). "
                       "Secrets are never shown.",
           schema=obj({"status": {"enum": ["active", "paused", "disabled"]}, "event_type": EVENT_TYPE}),
           output=listing("subscriptions", SUBSCRIPTION))
@@ -120,22 +137,25 @@ def list_webhooks(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     if args.get("status"):
         qs = qs.filter(status=args["status"])
     if args.get("event_type"):
-        qs = qs.filter(event_type=args["event_type"])
+        qs = qs.filter(pk__in=webhooks.listening_to(args["event_type"]))
     return {"subscriptions": [webhooks.subscription_data(s) for s in webhooks.with_stats(qs)[:webhooks.MAX_LIST]]}
 
 
 @register("ax_update_webhook", role=MCP_ADMIN,
-          description="Change a subscription: event_type, webhook_url, filters, retry_policy, description, or "
+          description="Change a subscription: event_type or event_types (replace what it listens to), "
+                      "webhook_url, filters, retry_policy, description, or "
                       "status 'paused' / 'active' (resume; also re-enables a disabled subscription). Deliveries "
                       "wait while paused and go out on resume.",
-          schema={**obj({"subscription_id": SUB_ID, "event_type": EVENT_TYPE, "webhook_url": URL, "filters": FILTERS,
-                         "retry_policy": RETRY_POLICY, "description": text(255),
-                         "status": {"enum": ["active", "paused"]}}, ["subscription_id"]), "minProperties": 2},
+          schema={**obj({"subscription_id": SUB_ID, "event_type": EVENT_TYPE, "event_types": EVENT_TYPES,
+                         "webhook_url": URL, "filters": FILTERS, "retry_policy": RETRY_POLICY,
+                         "description": text(255), "status": {"enum": ["active", "paused"]}}, ["subscription_id"]),
+                  "minProperties": 2, "allOf": [AT_MOST_ONE_TYPE_FIELD]},
           output=record({**SUBSCRIPTION["properties"], "changed": {"type": "array", "items": STRING}},
                         optional=("deliveries",)))
 def update_webhook(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     sub = webhooks.get_subscription(args["subscription_id"])
-    changed = webhooks.update(sub, event_type=args.get("event_type"), webhook_url=args.get("webhook_url"),
+    changed = webhooks.update(sub, event_type=args.get("event_type"), event_types=args.get("event_types"),
+                              webhook_url=args.get("webhook_url"),
                               filters_=args.get("filters"), retry_policy=args.get("retry_policy"),
                               description=args.get("description"), status=args.get("status"))
     return {**webhooks.subscription_data(sub), "changed": changed}
@@ -195,15 +215,20 @@ def get_webhook_delivery(args: dict[str, Any], ctx: CallContext) -> dict[str, An
 
 
 @register("ax_retry_webhook_delivery", role=MCP_ADMIN,
-          description="Retry failed deliveries now: one (delivery_id) or every failed delivery of a subscription "
-                      "(subscription_id). Each gets a fresh retry cycle; the attempt is logged as manual.",
-          schema={**obj({"delivery_id": DELIVERY_ID, "subscription_id": SUB_ID}),
-                  "oneOf": [{"required": ["delivery_id"]}, {"required": ["subscription_id"]}]},
+          description="Retry failed deliveries now: one (delivery_id; a succeeded one is resent, with the same "
+                      "webhook-id), every failed delivery of a subscription (subscription_id), or of every "
+                      "subscription that is not disabled (all_failed: true). Each gets a fresh retry cycle; the "
+                      "attempt is logged as manual.",
+          schema={**obj({"delivery_id": DELIVERY_ID, "subscription_id": SUB_ID,
+                         "all_failed": {"type": "boolean", "const": True,
+                                        "description": "every failed delivery of every subscription not disabled"}}),
+                  "oneOf": [{"required": ["delivery_id"]}, {"required": ["subscription_id"]},
+                            {"required": ["all_failed"]}]},
           output=record({"retried": COUNT, "delivery_ids": {"type": "array", "items": STRING,
                                                             "maxItems": webhooks.MAX_LIST}}))
 def retry_webhook_delivery(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     ids = webhooks.retry(delivery_id=args.get("delivery_id"), subscription_id=args.get("subscription_id"),
-                         user=ctx.user)
+                         all_failed=args.get("all_failed", False), user=ctx.user)
     return {"retried": len(ids), "delivery_ids": ids[:webhooks.MAX_LIST]}
 
 

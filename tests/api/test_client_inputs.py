@@ -201,9 +201,14 @@ def test_fractions_go_through_every_tool_and_money_comes_back_exact(way_in, erp)
     assert updated["filters"] == {"min_amount": D("999.99")}
     listed = ok("ax_list_webhooks", {"event_type": "payment.posted"})["subscriptions"]
     assert [s["filters"] for s in listed if s["subscription_id"] == sub_id] == [{"min_amount": D("999.99")}]
-    ok("ax_get_webhook_delivery", {"delivery_id": delivery.delivery_id})
+    ok("ax_update_webhook", {"subscription_id": sub_id, "event_types": ["payment.posted", "invoice.*"]})
+    found = ok("ax_get_webhook_delivery", {"delivery_id": delivery.delivery_id})
+    assert (found["subject"], found["amount"], found["currency"]) == (paid["payment_id"], D("0.1"), paid["currency"])
     ok("ax_get_failed_webhooks", {"subscription_id": sub_id, "limit": D("5.0")})
     ok("ax_retry_webhook_delivery", {"subscription_id": sub_id})
+    ok("ax_retry_webhook_delivery", {"all_failed": True})
+    Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.SUCCEEDED)
+    assert ok("ax_retry_webhook_delivery", {"delivery_id": delivery.delivery_id})["retried"] == 1  # a resend
     ok("ax_send_test_webhook", {"subscription_id": sub_id})
     ok("ax_rotate_webhook_secret", {"subscription_id": sub_id})
     ok("ax_unsubscribe_webhook", {"subscription_id": sub_id})

@@ -120,7 +120,8 @@ def walk_every_tool(admin) -> Walk:
     call("ax_list_import_mappings", {"header": ["Kundennummer", "Firma", "Währung"]})
     call("ax_list_import_mappings", {"type": "customers"})
     # webhooks and events
-    given = call("ax_subscribe_webhook", {"event_type": "salesorder.*", "webhook_url": "http://127.0.0.1:9/hook",
+    given = call("ax_subscribe_webhook", {"event_types": ["salesorder.*", "payment.posted"],
+                                          "webhook_url": "http://127.0.0.1:9/hook",
                                           "secret": "a-secret-of-16-chars", "filters": {"min_amount": 10}})
     sub = call("ax_subscribe_webhook", {"event_type": "*", "webhook_url": "http://127.0.0.1:9/other"})
     call("ax_list_webhooks", {})
@@ -138,6 +139,9 @@ def walk_every_tool(admin) -> Walk:
     since = (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     call("ax_get_failed_webhooks", {"since": since, "limit": 10})
     call("ax_retry_webhook_delivery", {"delivery_id": test["delivery_id"]})
+    Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.SUCCEEDED, last_status=200)
+    call("ax_retry_webhook_delivery", {"delivery_id": test["delivery_id"]})  # a resend
+    call("ax_retry_webhook_delivery", {"all_failed": True})
     call("ax_list_events", {"event_type": "salesorder.*", "since": since})
     call("ax_unsubscribe_webhook", {"subscription_id": given["subscription_id"]})
     # ROI, in every grouping (each adds its own rows)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from core.webhooks import clock
-from core.webhooks.models import Attempt, Delivery
+from core.webhooks.models import Attempt, Delivery, Subscription
 from tests.waiting import wait_until
 from tests.webhooks.helpers import attempted, body, order, subscribe, verify
 
@@ -168,6 +168,23 @@ def test_retry_all_failed_of_a_subscription(erp, writer, admin, receiver, runnin
     result = call_tool("ax_retry_webhook_delivery", {"subscription_id": sub.subscription_id}, admin)
     assert result["retried"] == 3
     wait_until(lambda: Delivery.objects.filter(status="succeeded").count() == 3)
+    assert call_tool("ax_retry_webhook_delivery", {"subscription_id": sub.subscription_id}, admin)["retried"] == 0
+    Subscription.objects.filter(pk=sub.pk).update(status="disabled", disabled_reason="gone")
     with pytest.raises(ToolError) as refused:
         call_tool("ax_retry_webhook_delivery", {"delivery_id": Delivery.objects.first().delivery_id}, admin)
     assert refused.value.code == "INVALID_STATE"
+
+
+def test_resending_a_succeeded_delivery_sends_the_same_event_again(erp, writer, admin, receiver, running_dispatcher):
+    from core.tools.pipeline import call_tool
+
+    sub, _ = subscribe(receiver.url)
+    order(writer)
+    delivery = wait_until(lambda: Delivery.objects.filter(status="succeeded").first())
+    assert call_tool("ax_retry_webhook_delivery", {"delivery_id": delivery.delivery_id}, admin)["retried"] == 1
+    wait_until(lambda: Delivery.objects.filter(status="succeeded", attempts=2).first())
+    first, second = delivery.attempt_rows.all()
+    assert (first.trigger, second.trigger, second.triggered_by, second.success) == (
+        "automatic", "manual", "admin", True)
+    assert [r.headers["webhook-id"] for r in receiver.requests] == [delivery.event.event_id] * 2
+    assert receiver.requests[0].body == receiver.requests[1].body
