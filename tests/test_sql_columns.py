@@ -76,13 +76,13 @@ def test_a_field_with_a_python_default_must_be_written():
 
 
 def test_the_checker_reports_an_insert_that_leaves_out_a_field():
-    complete = ('INSERT INTO "erp_customer" ("customer_account", "name", "currency", "credit_limit", "balance", '
-                '"segment", "email", "blocked", "created", "updated") VALUES (%s, %s)')
+    complete = ('INSERT INTO "erp_customer" ("customer_account", "name", "search_name", "currency", "credit_limit", '
+                '"balance", "segment", "email", "blocked", "created", "updated") VALUES (%s, %s)')
     assert unwritten(complete) == []
     assert unwritten(complete.replace('"blocked", ', "")) == ["erp_customer.blocked"]
     assert unwritten("INSERT INTO erp_customer (customer_account) SELECT 1") == [
-        f"erp_customer.{f}" for f in ("name", "currency", "credit_limit", "balance", "segment", "email", "blocked",
-                                      "created", "updated")]
+        f"erp_customer.{f}" for f in ("name", "search_name", "currency", "credit_limit", "balance", "segment", "email",
+                                      "blocked", "created", "updated")]
 
 
 def test_the_builders_refuse_a_real_model_without_one_of_its_fields():

@@ -5,6 +5,9 @@ Money is Decimal with two places throughout; quantities are whole units.
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections.abc import Sequence
 from decimal import Decimal
 
 from django.db import models
@@ -12,10 +15,58 @@ from django.db.models import F, Q
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
 
+# --- search text -------------------------------------------------------------------------------
+# Names are searched through a stored, normalised copy (`search_name`), so the same plain LIKE
+# finds "Müller GmbH" for "muller", "mueller" and "MÜLLER" on SQLite and PostgreSQL alike,
+# without collations or extensions that only one of them has.
 
-class Customer(models.Model):
+SEARCH_NAME_LENGTH = 600
+# Between the spellings of one name in search_name; never part of a normalised spelling.
+VARIANT_SEPARATOR = "|"
+# Letters that Unicode does not decompose into a base letter and a mark.
+_FOLD = str.maketrans({"æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ð": "d", "ł": "l", "ı": "i", "þ": "th"})
+# The German way of writing umlauts without them: Müller is also written Mueller.
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def _plain(folded: str) -> str:
+    """Compatibility-decomposed, marks dropped, runs of punctuation and spaces as one space."""
+    decomposed = unicodedata.normalize("NFKD", folded.translate(_FOLD))
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(_NOT_WORD.sub(" ", letters).split())
+
+
+def search_variants(text: str) -> list[str]:
+    """The spellings a search compares: casefolded and without accents ("muller gmbh"), and for a
+    text with umlauts also with ae/oe/ue ("mueller gmbh"). Used for stored names and queries alike."""
+    folded = unicodedata.normalize("NFC", str(text).casefold())
+    variants = [_plain(folded), _plain(folded.translate(_UMLAUTS))]
+    return [v for v in dict.fromkeys(variants) if v]
+
+
+def search_text(name: str) -> str:
+    """What search_name holds for a name: its spellings, joined by VARIANT_SEPARATOR."""
+    return VARIANT_SEPARATOR.join(search_variants(name))[:SEARCH_NAME_LENGTH]
+
+
+class SearchNameMixin:
+    """Keeps search_name in step with name on every save, also a save(update_fields=["name"])."""
+
+    def save(self, *args, **kwargs) -> None:
+        update_fields: Sequence[str] | None = kwargs.get("update_fields")
+        if update_fields is None or "name" in update_fields:
+            self.search_name = search_text(self.name)
+            if update_fields is not None and "search_name" not in update_fields:
+                kwargs["update_fields"] = [*update_fields, "search_name"]
+        super().save(*args, **kwargs)
+
+
+class Customer(SearchNameMixin, models.Model):
     customer_account = models.CharField(max_length=20, unique=True)
     name = models.CharField(max_length=255)
+    # search_text(name): written with the name by save() and by the bulk import.
+    search_name = models.CharField(max_length=SEARCH_NAME_LENGTH, db_index=True, editable=False, default="")
     currency = models.CharField(max_length=3)
     credit_limit = models.DecimalField(**MONEY, default=Decimal("0"))
     balance = models.DecimalField(**MONEY, default=Decimal("0"))
@@ -32,9 +83,10 @@ class Customer(models.Model):
         return f"{self.customer_account} {self.name}"
 
 
-class Item(models.Model):
+class Item(SearchNameMixin, models.Model):
     item_id = models.CharField(max_length=30, unique=True)
     name = models.CharField(max_length=255)
+    search_name = models.CharField(max_length=SEARCH_NAME_LENGTH, db_index=True, editable=False, default="")
     unit_price = models.DecimalField(**MONEY)
     on_hand = models.IntegerField(default=0)
     reserved = models.IntegerField(default=0)
@@ -92,7 +144,15 @@ class SalesOrder(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["status"]), models.Index(fields=["customer", "status"])]
+        # The lists (core/erp/reads.py) read newest first, (created, id) descending, by keyset:
+        # each filter they take has an index that ends in (created, id).
+        indexes = [
+            models.Index(fields=["customer", "status"]),
+            models.Index(fields=["created", "id"], name="salesorder_created"),
+            models.Index(fields=["customer", "created", "id"], name="salesorder_customer_created"),
+            models.Index(fields=["status", "created", "id"], name="salesorder_status_created"),
+            models.Index(fields=["customer_ref", "created", "id"], name="salesorder_customer_ref"),
+        ]
 
     def __str__(self) -> str:
         return self.sales_id or f"order #{self.pk}"
@@ -131,6 +191,11 @@ class Invoice(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["created", "id"], name="invoice_created"),
+            models.Index(fields=["customer", "created", "id"], name="invoice_customer_created"),
+            models.Index(fields=["status", "created", "id"], name="invoice_status_created"),
+        ]
 
     def __str__(self) -> str:
         return self.invoice_id or f"invoice #{self.pk}"
@@ -151,6 +216,10 @@ class Payment(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["created", "id"], name="payment_created"),
+            models.Index(fields=["customer", "created", "id"], name="payment_customer_created"),
+        ]
 
     def __str__(self) -> str:
         return self.payment_id or f"payment #{self.pk}"

@@ -27,7 +27,7 @@ from core.db import existing_values, insert_select_sql, row_values, rows_payload
 from core.dialect import dialect as sql_dialect
 from core.dialect import quote_literal
 from core.erp import serializers, services, values
-from core.erp.models import Customer, Item, SalesOrder
+from core.erp.models import Customer, Item, SalesOrder, search_text
 from core.errors import ToolError
 from core.events.bus import publish_many, publish_rows
 from core.imports.fields import as_decimal, as_int, as_text
@@ -288,6 +288,8 @@ class ImportSpec(ABC):
         rows = []
         for o in outcomes:
             merged = {**o.current, **o.record}
+            if "search_name" in merged:  # the name's search text follows the name
+                merged["search_name"] = search_text(merged["name"])
             rows.append([merged[self.key], *(str(v) if isinstance(v, Decimal) else v
                                              for v in (merged[f] for f in fields))])
         sql = update_from_rows_sql(self.model, self.key, fields, ("updated",))
@@ -435,7 +437,7 @@ class CustomersSpec(ImportSpec):
         return read
 
     # A row of the payload: the values of these fields, in this order. Every new customer also has NEW.
-    fields = ("customer_account", "name", "currency", "credit_limit", "segment", "email")
+    fields = ("customer_account", "name", "currency", "credit_limit", "segment", "email", "search_name")
     stored = ("balance", "blocked")
     NEW = {"balance": Decimal("0.00"), "blocked": False}
 
@@ -443,7 +445,7 @@ class CustomersSpec(ImportSpec):
         new = [o for o in outcomes if o.action == "create"]
         # A new record's blank cells take their column's default (ZERO, "").
         rows = [[r["customer_account"], r["name"], r["currency"], str(r.get("credit_limit", ZERO)),
-                 r.get("segment", ""), r.get("email", "")] for r in (o.record for o in new)]
+                 r.get("segment", ""), r.get("email", ""), search_text(r["name"])] for r in (o.record for o in new)]
         written, payload = self.insert_new(Customer, new, rows, self.fields,
                                            {**self.NEW, "created": ctx.now, "updated": ctx.now},
                                            "CUST_ALREADY_EXISTS", "customer") if rows else ([], "")
@@ -516,14 +518,14 @@ class ItemsSpec(ImportSpec):
                 o.fail("on_hand", "INSUFFICIENT_STOCK", f"item {o.record['item_id']}: on hand {o.record['on_hand']} "
                                                         f"would be below the {o.current['reserved']} reserved")
 
-    fields = ("item_id", "name", "unit_price", "on_hand", "reorder_point")  # of a row in the payload
+    fields = ("item_id", "name", "unit_price", "on_hand", "reorder_point", "search_name")  # of a row in the payload
     stored = ("reserved",)
 
     def write(self, outcomes: list[Outcome], ctx: WriteContext) -> None:
         new = [o for o in outcomes if o.action == "create"]
         # A new record's blank cells take their column's default (0).
-        rows = [[r["item_id"], r["name"], str(r["unit_price"]), r.get("on_hand", 0), r.get("reorder_point", 0)]
-                for r in (o.record for o in new)]
+        rows = [[r["item_id"], r["name"], str(r["unit_price"]), r.get("on_hand", 0), r.get("reorder_point", 0),
+                 search_text(r["name"])] for r in (o.record for o in new)]
         written, _ = self.insert_new(Item, new, rows, self.fields,
                                      {"reserved": 0, "created": ctx.now, "updated": ctx.now},
                                      "ITEM_ALREADY_EXISTS", "item") if rows else ([], "")
