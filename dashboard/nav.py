@@ -49,6 +49,11 @@ def _is_staff(user) -> bool:
 AREAS: list[Area] = [
     Area("dashboard:overview", "Overview", MCP_READ, "Calls today, failures and the latest activity.",
          on_overview=False),
+    Area("dashboard:customers", "Customers", MCP_READ, "Customers by account or name, with orders, invoices, "
+         "payments, balance and history."),
+    Area("dashboard:items", "Items", MCP_READ, "Items with stock, reservations, open order lines and history."),
+    Area("dashboard:salesorders", "Sales orders", MCP_READ, "Sales orders by customer, status, date and amount, "
+         "with lines, invoice and payments."),
     Area("dashboard:audit", "Audit log", MCP_READ, "Every tool call: who, what, via which way in, and how it ended."),
     Area("dashboard:batches", "Batches", MCP_READ, "Batch runs with live progress and per-operation results."),
     Area("dashboard:imports", "Imports", MCP_READ, "Bulk imports of customers, items and orders from CSV or Excel."),

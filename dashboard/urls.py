@@ -2,12 +2,18 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from dashboard import audit, batches, imports, roi, vendor, views
+from dashboard import audit, batches, imports, records, roi, vendor, views
 
 app_name = "dashboard"
 urlpatterns = [
     path("", views.home, name="home"),
     path("overview/", views.overview, name="overview"),
+    path("customers/", records.customer_list, name="customers"),
+    path("customers/<path:customer_account>/", records.customer_detail, name="customer"),
+    path("items/", records.item_list, name="items"),
+    path("items/<path:item_id>/", records.item_detail, name="item"),
+    path("sales-orders/", records.order_list, name="salesorders"),
+    path("sales-orders/<path:sales_id>/", records.order_detail, name="salesorder"),
     path("audit/", audit.audit_log, name="audit"),
     path("batches/", batches.batch_list, name="batches"),
     path("batches/new/", batches.batch_new, name="batch_new"),
