@@ -43,7 +43,7 @@ def running_hub(extra_env: dict[str, str] | None = None, *, worker: bool = False
         env.pop("DATABASE_URL", None)
         env.pop("REDIS_URL", None)
         manage(env, "migrate", "--noinput", "-v0")
-        manage(env, "seed_demo")
+        manage(env, "seed_demo", "--no-history")
         token = manage(env, "create_api_token", "admin", "--role", "MCP_Admin").split()[-1]
         procs = [subprocess.Popen([sys.executable, "-m", "uvicorn", "core.asgi:application", "--host", "127.0.0.1",
                                    "--port", str(port), "--no-access-log", "--log-level", "warning"],

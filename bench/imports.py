@@ -187,7 +187,7 @@ def child_submit(spec: dict) -> dict:
     from core.imports.services import submit
 
     call_command("migrate", "--noinput", verbosity=0)
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115 - closed at exit
+    call_command("seed_demo", "--no-history", stdout=open(os.devnull, "w"))  # noqa: SIM115 - closed at exit
     if spec["engine"] == "die":
         return {}
     user = get_user_model().objects.get(username="admin")
