@@ -192,3 +192,48 @@ def test_search_the_tools(page, reader):
     page.get_by_label("Search").fill("")
     expect(rows).to_have_count(len(all_tools()))
     screenshot(page, "tools")
+
+
+FITS = """() => ({
+    page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    nav: (n => n.scrollWidth - n.clientWidth)(document.querySelector('.nav')),
+    tables: [...document.querySelectorAll('.table-wrap')].filter(w => w.scrollWidth > w.clientWidth)
+        .map(w => w.querySelector('table').className),
+})"""
+
+
+def test_find_a_customer_and_follow_its_records_at_1366(page, staff_admin, reader, activity):
+    page.set_viewport_size({"width": 1366, "height": 900})
+    login(page, "reader", "reader-pass-1")
+    nav(page).get_by_text("Customers").click()
+    search = page.get_by_label("Search")
+    search.fill("mueller")
+    search.press("Enter")
+    rows = page.locator("#customer-results tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("Müller GmbH")
+    expect(page).to_have_url(re.compile(r"/customers/\?q=mueller"))
+    screenshot(page, "customers")
+
+    rows.get_by_role("link", name="CUST-001").click()
+    expect(page.locator("h1")).to_contain_text("Müller GmbH")
+    expect(page.locator("#record-events tbody")).to_contain_text("salesorder.created")
+    screenshot(page, "customer-detail")
+    page.locator("#customer-orders tbody a[data-record=sales_id]").first.click()
+    expect(page.locator("h1")).to_contain_text("Sales order")
+    page.locator("#order-lines a[data-record=item_id]").first.click()
+    expect(page.locator("h1")).to_contain_text("ITEM-001")
+    expect(page.locator("#item-lines tbody tr")).to_have_count(1)
+
+    order_url = "/sales-orders/" + page.locator("#item-lines a[data-record=sales_id]").first.inner_text() + "/"
+    for user, password in (("reader", "reader-pass-1"), ("admin", "admin-pass-1")):
+        if user == "admin":
+            page.get_by_role("button", name="Log out").click()
+            login(page, user, password)
+        for url in ("/overview/", "/customers/", "/customers/CUST-001/", "/items/", "/items/ITEM-001/",
+                    "/sales-orders/", order_url):
+            page.goto(url)
+            assert page.evaluate(FITS) == {"page": 0, "nav": 0, "tables": []}, f"{url} does not fit 1366 px"
+    screenshot(page, "salesorder-detail")
+    page.goto("/overview/")
+    screenshot(page, "overview-1366")

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core.audit.models import AuditEntry
 from core.tools.models import BatchRun
 from tests.dashboard.conftest import audit, batch_run
 from tests.helpers import HTMX
@@ -86,3 +87,39 @@ def test_tools_search_over_htmx_returns_only_the_matching_rows(as_reader):
     assert html.lstrip().startswith('<section class="card" id="tool-results">')
     assert "ax_check_inventory" in html and "ax_adjust_inventory" in html
     assert "ax_create_customer" not in html and "<html" not in html
+
+
+def test_overview_counts_imported_records_apart_from_tool_calls(as_reader, writer):
+    audit(writer, tool="ax_create_salesorder", duration_ms=40)
+    audit(writer, tool="ax_get_customer", duration_ms=20, success=False, error_code="CUST_NOT_FOUND")
+    # An import's rows: one per record, 0 ms each, via import or (one-off) migration.
+    AuditEntry.objects.bulk_create([
+        AuditEntry(tool="import.customers", user=writer, username="writer", via="import" if n % 2 else "migration",
+                   success=True, duration_ms=0, batch_id="IMP-1") for n in range(1234)])
+
+    response = as_reader.get("/overview/")
+
+    counts = response.context["counts"]
+    assert (counts["calls"], counts["failures"], counts["imported"], counts["last_hour"]) == (2, 1, 1234, 2)
+    assert counts["avg_ms"] == 30  # over the two calls, not diluted by the imports' 0 ms
+    assert counts["failure_rate"] == 50.0
+    html = response.content.decode()
+    assert '<span class="value" data-stat="imported">1,234</span>' in html  # thousands separators
+    assert '<span class="value" data-stat="avg-ms">30 <small>ms</small></span>' in html
+    latest = [entry.tool for entry in response.context["recent"]]
+    assert latest == ["ax_get_customer", "ax_create_salesorder"]  # imported records are not calls
+    assert "import.customers" not in html
+
+
+def test_overview_numbers_have_thousands_separators(as_reader, writer):
+    AuditEntry.objects.bulk_create([AuditEntry(tool="ax_check_inventory", user=writer, username="writer",
+                                               via="http", success=True, duration_ms=1500) for _ in range(1001)])
+    html = as_reader.get("/overview/").content.decode()
+    assert '<span class="value" data-stat="calls">1,001</span>' in html
+    assert '<span class="value" data-stat="avg-ms">1,500 <small>ms</small></span>' in html
+    assert "1,001 in the last hour" in html
+
+
+def test_overview_keeps_the_health_report_for_admins_only(as_admin, as_reader):
+    assert 'aria-label="Health"' in as_admin.get("/overview/").content.decode()
+    assert 'aria-label="Health"' not in as_reader.get("/overview/").content.decode()
