@@ -20,6 +20,14 @@ from core.errors import ToolError
 from core.events.catalog import TEST_EVENT, matching_types
 
 AMOUNT_KEYS = ("min_amount", "max_amount")
+# The data fields that carry numbers, and yes/no values: a value typed into a form is read as the
+# event carries it (1000 is a number for total_amount and text for customer_ref; a number never
+# equals a text). Fields holding lists or objects cannot be compared and are left out of forms.
+NUMBER_FIELDS = frozenset({"total_amount", "amount", "credit_limit", "balance", "customer_balance", "paid_amount",
+                           "open_amount", "unit_price", "on_hand", "reserved", "available", "reorder_point", "total",
+                           "successful", "failed"})
+BOOLEAN_FIELDS = frozenset({"blocked", "validate_only", "below_reorder_point"})
+STRUCTURED_FIELDS = frozenset({"lines", "changed", "records", "error_summary"})
 MAX_VALUES = 100
 MAX_EVENT_TYPES = 20
 _SCALARS = (str, int, float, Decimal, bool, type(None))  # Decimal: a fraction as the HTTP API reads it
@@ -29,6 +37,12 @@ def _number(value: Any) -> Decimal | None:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return None
     return Decimal(str(value))
+
+
+def comparable_fields(event_types: Sequence[str] | None = None) -> list[str]:
+    """The data fields a filter can compare (sorted), of the given types and patterns or of all."""
+    types = [t for p in event_types for t in matching_types(p)] if event_types else matching_types("*")
+    return sorted({f for t in types for f in t.fields} - STRUCTURED_FIELDS)
 
 
 def event_amount(data: dict[str, Any]) -> Decimal | None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core.audit.models import AuditEntry
@@ -65,39 +70,81 @@ def test_wrong_methods_are_refused(as_admin, sub):
     assert as_admin.post("/webhooks/events/").status_code == 405
 
 
-def test_creating_shows_the_generated_secret_once(as_admin):
+def test_creating_shows_the_generated_secret_once_after_a_redirect(as_admin):
     response = as_admin.post("/webhooks/new/", {
-        "event_type": "salesorder.*", "webhook_url": URL, "filters": '{"customer_account": "CUST-001"}',
-        "max_retries": 3, "backoff_ms": 1000, "description": "n8n orders"})
-    assert response.status_code == 200
-    secret = response.context["secret"]
-    assert secret.startswith("whsec_") and secret in response.content.decode()
+        "patterns": "salesorder.*", "webhook_url": URL, "filter_0_field": "customer_account", "filter_0_op": "is",
+        "filter_0_value": "CUST-001", "max_retries": 3, "backoff_ms": 1000, "description": "n8n orders"})
     created = Subscription.objects.get()
-    assert created.filters == {"customer_account": "CUST-001"} and created.event_type == "salesorder.*"
+    assert response.status_code == 302 and response.url == f"/webhooks/{created.subscription_id}/secret/"
+    assert created.filters == {"customer_account": "CUST-001"} and created.event_types == ["salesorder.*"]
     assert AuditEntry.objects.filter(tool="ax_subscribe_webhook", via="dashboard", success=True).exists()
+    shown = as_admin.get(response.url)
+    secret = shown.context["secret"]
+    assert secret.startswith("whsec_") and secret in shown.content.decode()
+    assert "no-store" in shown["Cache-Control"]
+    assert 'data-copy="#signing-secret"' in shown.content.decode()
+    assert '<script src="/static/js/webhooks.js" defer>' in shown.content.decode()
+    assert secret not in str(dict(as_admin.session)), "the session holds it encrypted"
+    again = as_admin.get(response.url)  # a reload
+    assert again.status_code == 200 and again.context["secret"] is None and secret not in again.content.decode()
+    assert "shown once and is not shown again" in again.content.decode()
     assert secret not in as_admin.get(f"/webhooks/{created.subscription_id}/").content.decode()
+    assert Subscription.objects.count() == 1
 
 
-def test_creating_refuses_a_private_url_and_an_unknown_filter(as_admin):
-    response = as_admin.post("/webhooks/new/", {"event_type": "*", "webhook_url": "http://169.254.169.254/x",
+def test_a_secret_of_ones_own_is_not_shown(as_admin):
+    response = as_admin.post("/webhooks/new/", {"event_types": ["payment.posted"], "webhook_url": URL,
+                                                "secret": "my-own-secret-of-16+", "max_retries": 3,
+                                                "backoff_ms": 1000}, follow=True)
+    assert "signed with the secret you gave" in response.content.decode()
+    assert "my-own-secret-of-16+" not in response.content.decode()
+
+
+def test_creating_refuses_a_private_url_an_unknown_filter_and_no_event_type(as_admin):
+    response = as_admin.post("/webhooks/new/", {"patterns": "*", "webhook_url": "http://169.254.169.254/x",
                                                 "max_retries": 3, "backoff_ms": 1000})
-    assert response.status_code == 200 and "link-local" in response.content.decode()
-    response = as_admin.post("/webhooks/new/", {"event_type": "salesorder.created", "webhook_url": URL,
-                                                "filters": '{"nope": 1}', "max_retries": 3, "backoff_ms": 1000})
-    assert "unknown filter" in response.content.decode()
+    assert response.status_code == 422 and "link-local" in response.content.decode()
+    response = as_admin.post("/webhooks/new/", {"event_types": ["salesorder.created"], "webhook_url": URL,
+                                                "filter_0_field": "payment_id", "filter_0_value": "PAY-1",
+                                                "max_retries": 3, "backoff_ms": 1000})
+    assert "unknown filter &#x27;payment_id&#x27;" in response.content.decode()
+    response = as_admin.post("/webhooks/new/", {"webhook_url": URL, "max_retries": 3, "backoff_ms": 1000})
+    assert response.status_code == 422 and "Tick at least one event type" in response.content.decode()
     assert not Subscription.objects.exists()
 
 
-def test_editing_filters(as_admin, sub):
+def test_several_event_types_are_ticked_or_typed(as_admin):
+    response = as_admin.post("/webhooks/new/", {"event_types": ["payment.posted", "invoice.created"],
+                                                "patterns": "salesorder.*, customer.*", "webhook_url": URL,
+                                                "max_retries": 3, "backoff_ms": 1000})
+    assert response.status_code == 302
+    created = Subscription.objects.get()
+    assert created.event_types == ["payment.posted", "invoice.created", "salesorder.*", "customer.*"]
+    page = as_admin.get(f"/webhooks/{created.subscription_id}/")
+    form = page.context["form"]
+    assert form["event_types"].value() == ["payment.posted", "invoice.created"]
+    assert form["patterns"].value() == "salesorder.*, customer.*"
+    assert re.search(r'value="payment\.posted"[^>]*checked', page.content.decode())
+    assert not re.search(r'value="customer\.created"[^>]*checked', page.content.decode())
+
+
+def test_editing_filters_with_rows(as_admin, sub):
     response = as_admin.post(f"/webhooks/{sub.subscription_id}/edit/", {
-        "event_type": "salesorder.created", "webhook_url": URL, "filters": '{"min_amount": 1000}',
+        "event_types": ["salesorder.created"], "webhook_url": URL, "min_amount": "1000", "max_amount": "2500.50",
+        "filter_0_field": "currency", "filter_0_op": "in", "filter_0_value": "EUR, USD",
+        "filter_1_field": "customer_account", "filter_1_op": "is", "filter_1_value": "CUST-001",
         "max_retries": 5, "backoff_ms": 500})
     assert response.status_code == 302
     sub.refresh_from_db()
-    assert sub.filters == {"min_amount": 1000} and sub.max_retries == 5
+    assert sub.filters == {"currency": ["EUR", "USD"], "customer_account": "CUST-001", "min_amount": 1000,
+                           "max_amount": Decimal("2500.50")}
+    assert sub.max_retries == 5
+    page = as_admin.get(f"/webhooks/{sub.subscription_id}/").content.decode()
+    assert "currency is one of EUR, USD" in page and "amount ≥ 1000" in page
     bad = as_admin.post(f"/webhooks/{sub.subscription_id}/edit/", {
-        "event_type": "salesorder.created", "webhook_url": URL, "filters": "[1", "max_retries": 5, "backoff_ms": 500})
-    assert bad.status_code == 422 and "not valid JSON" in bad.content.decode()
+        "event_types": ["salesorder.created"], "webhook_url": URL, "filter_0_field": "total_amount",
+        "filter_0_value": "lots", "max_retries": 5, "backoff_ms": 500})
+    assert bad.status_code == 422 and "is not a number" in bad.content.decode()
 
 
 def test_pause_resume_rotate_test_and_delete(as_admin, sub):
@@ -106,8 +153,9 @@ def test_pause_resume_rotate_test_and_delete(as_admin, sub):
     assert Subscription.objects.get().status == "paused"
     as_admin.post(f"{base}/resume/")
     assert Subscription.objects.get().status == "active"
-    rotated = as_admin.post(f"{base}/rotate/")
-    assert rotated.status_code == 200 and rotated.context["secret"].startswith("whsec_")
+    rotated = as_admin.post(f"{base}/rotate/", follow=True)
+    assert rotated.redirect_chain == [(f"{base}/secret/", 302)]
+    assert rotated.context["secret"].startswith("whsec_")
     assert "both the old and the new secret" in rotated.content.decode()
     tested = as_admin.post(f"{base}/test/")
     test_delivery = Delivery.objects.get(event_type="webhook.test")
@@ -125,13 +173,13 @@ def test_retry_all_failed_of_a_subscription(as_admin, sub):
     assert set(Delivery.objects.values_list("next_trigger", flat=True)) == {"manual:admin"}
 
 
-def test_the_detail_polls_while_deliveries_are_open(as_admin, sub):
-    delivery(sub, status="pending")
+def test_the_detail_lists_its_deliveries_live(as_admin, sub):
     fragment = as_admin.get(f"/webhooks/{sub.subscription_id}/", headers=HTMX).content.decode()
     assert fragment.lstrip().startswith('<section id="subscription-deliveries"') and "<html" not in fragment
-    assert 'hx-trigger="every 1s"' in fragment
-    Delivery.objects.update(status="succeeded")
-    assert "hx-trigger" not in as_admin.get(f"/webhooks/{sub.subscription_id}/", headers=HTMX).content.decode()
+    assert 'hx-trigger="every 3s"' in fragment and "No delivery yet" in fragment
+    row = delivery(sub, status="succeeded", last_status=200)
+    again = as_admin.get(f"/webhooks/{sub.subscription_id}/", headers=HTMX).content.decode()
+    assert row.delivery_id in again and 'hx-trigger="every 3s"' in again
 
 
 # ---- deliveries -----------------------------------------------------------------------------
@@ -144,16 +192,17 @@ def test_deliveries_filter_by_status_with_a_retry_button_on_failed_ones(as_admin
     html = response.content.decode()
     assert f'action="/webhooks/deliveries/{failed.delivery_id}/retry/"' in html
     everything = as_admin.get("/webhooks/deliveries/").content.decode()
-    assert ok.delivery_id in everything and f"/webhooks/deliveries/{ok.delivery_id}/retry/" not in everything
+    ok_row = everything.split(f'id="delivery-{ok.delivery_id}"')[1].split("</tr>")[0]
+    assert f"/webhooks/deliveries/{ok.delivery_id}/retry/" in ok_row and ">Resend</button>" in ok_row
 
 
-def test_deliveries_htmx_fragment_is_live_while_some_are_pending(as_admin, sub):
-    delivery(sub, status="pending")
-    fragment = as_admin.get("/webhooks/deliveries/", headers=HTMX).content.decode()
-    assert fragment.lstrip().startswith('<section id="delivery-results"') and 'hx-trigger="every 1s"' in fragment
-    Delivery.objects.update(status="failed")
-    done = as_admin.get("/webhooks/deliveries/", headers=HTMX).content.decode()
-    assert "hx-trigger" not in done and 'data-status="failed"' in done
+def test_deliveries_htmx_fragment_is_live_whatever_the_statuses(as_admin, sub):
+    fragment = as_admin.get("/webhooks/deliveries/?status=failed", headers=HTMX).content.decode()
+    assert fragment.lstrip().startswith('<section id="delivery-results"') and "<html" not in fragment
+    assert 'hx-get="/webhooks/deliveries/?status=failed" hx-trigger="every 3s"' in fragment
+    delivery(sub, status="failed")
+    done = as_admin.get("/webhooks/deliveries/?status=failed", headers=HTMX).content.decode()
+    assert 'hx-trigger="every 3s"' in done and 'data-status="failed"' in done
 
 
 def test_a_delivery_shows_its_attempts_and_payload(as_admin, sub):
@@ -196,3 +245,154 @@ def test_the_event_store_by_type_and_time(as_admin):
     assert as_admin.get("/webhooks/events/?date_to=2000-01-01").context["page"].paginator.count == 0
     fragment = as_admin.get("/webhooks/events/?type=customer.created", headers=HTMX).content.decode()
     assert fragment.lstrip().startswith('<section id="event-results"') and "CUST-9" in fragment
+
+
+# ---- what rows say, search, live, held, retry all, resend ----------------------------------
+
+def test_rows_say_what_they_are_about_and_where_they_go(as_admin, sub):
+    row = delivery(sub, subject="SO-000123", amount=Decimal("1234.50"), currency="EUR")
+    html = as_admin.get("/webhooks/deliveries/").content.decode()
+    cells = html.split(f'id="delivery-{row.delivery_id}"')[1].split("</tr>")[0]
+    assert "Order SO-000123" in cells and "1,234.50 EUR" in cells and "salesorder.created" in cells
+    assert ">n8n.example.com</a>" in cells and f'title="{URL}"' in cells
+    assert f'title="Order SO-000123 · {row.delivery_id}"' in cells
+
+
+def test_search_by_subject_event_id_or_delivery_id_and_a_date_range(as_admin, sub):
+    order_row = delivery(sub, subject="SO-000123")
+    other = delivery(sub, subject="CUST-001")
+    Delivery.objects.filter(pk=other.pk).update(created=timezone.now() - timezone.timedelta(days=3))
+
+    def found(query: str) -> list[str]:
+        return [d.delivery_id for d in as_admin.get(f"/webhooks/deliveries/?{query}").context["page"]]
+
+    assert found("q=SO-000123") == [order_row.delivery_id]
+    assert found("q=so-000123") == [order_row.delivery_id]  # typed in small letters
+    assert found(f"q={other.event.event_id}") == [other.delivery_id]
+    assert found(f"q={other.delivery_id}") == [other.delivery_id]
+    assert found("q=nothing-like-it") == []
+    today = timezone.localdate()
+    assert found(f"date_from={today.isoformat()}") == [order_row.delivery_id]
+    assert found(f"date_to={(today - timezone.timedelta(days=1)).isoformat()}") == [other.delivery_id]
+    assert found(f"date_from={today.isoformat()}&q=CUST-001") == []
+    fragment = as_admin.get("/webhooks/deliveries/?q=SO-000123", headers=HTMX).content.decode()
+    assert fragment.lstrip().startswith('<section id="delivery-results"') and "SO-000123" in fragment
+
+
+def test_the_live_fragment_costs_the_same_queries_for_few_and_many_rows(as_admin, sub, staff_admin):
+    other, _ = services.subscribe(event_type="*", webhook_url="https://erp-two.example.com/in", user=staff_admin)
+    Subscription.objects.filter(pk=other.pk).update(status="paused")
+
+    def queries(url: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            response = as_admin.get(url, headers=HTMX)
+        assert response.status_code == 200
+        return len(captured)
+
+    urls = ("/webhooks/deliveries/", "/webhooks/deliveries/?status=failed&q=SO-1",
+            f"/webhooks/deliveries/?subscription={sub.subscription_id}", f"/webhooks/{sub.subscription_id}/",
+            "/webhooks/")
+    delivery(sub, subject="SO-1")
+    delivery(other, status="pending")
+    few = [queries(url) for url in urls]
+    for n in range(12):
+        delivery(sub if n % 2 else other, status=("failed", "pending", "succeeded")[n % 3], subject="SO-1")
+    many = [queries(url) for url in urls]
+    assert many == few
+    assert as_admin.get("/webhooks/deliveries/", headers=HTMX).context["page"].paginator.count == 14
+
+
+def test_a_delivery_of_a_paused_subscription_says_held(as_admin, sub):
+    row = delivery(sub, status="pending", attempts=0, last_status=None)
+    as_admin.post(f"/webhooks/{sub.subscription_id}/pause/")
+    listed = as_admin.get("/webhooks/deliveries/").content.decode()
+    assert "held (paused)" in listed
+    detail = as_admin.get(f"/webhooks/deliveries/{row.delivery_id}/").content.decode()
+    assert "held (paused)" in detail and "goes out when it is resumed" in detail
+    as_admin.post(f"/webhooks/{sub.subscription_id}/resume/")
+    assert "held (paused)" not in as_admin.get("/webhooks/deliveries/").content.decode()
+
+
+def test_retry_all_failed_sits_on_the_failed_tab(as_admin, sub, staff_admin):
+    other, _ = services.subscribe(event_type="*", webhook_url="https://erp-two.example.com/in", user=staff_admin)
+    mine, theirs = delivery(sub), delivery(other)
+    assert "Retry all failed" not in as_admin.get("/webhooks/deliveries/").content.decode()
+    tab = as_admin.get(f"/webhooks/deliveries/?status=failed&subscription={sub.subscription_id}").content.decode()
+    assert 'action="/webhooks/deliveries/retry-failed/"' in tab
+    assert f'name="subscription" value="{sub.subscription_id}"' in tab
+    back = f"/webhooks/deliveries/?status=failed&subscription={sub.subscription_id}"
+    response = as_admin.post("/webhooks/deliveries/retry-failed/", {"subscription": sub.subscription_id, "next": back})
+    assert response.status_code == 302 and response.url.startswith("/webhooks/deliveries/?status=failed")
+    assert (Delivery.objects.get(pk=mine.pk).status, Delivery.objects.get(pk=theirs.pk).status) == ("pending",
+                                                                                                      "failed")
+    everything = as_admin.post("/webhooks/deliveries/retry-failed/", {"next": "https://evil.example/"}, follow=True)
+    assert "1 failed delivery queued again" in everything.content.decode()
+    assert everything.redirect_chain[-1][0] == "/webhooks/deliveries/?status=failed"
+    assert Delivery.objects.get(pk=theirs.pk).status == "pending"
+    entry = AuditEntry.objects.filter(tool="ax_retry_webhook_delivery").latest("id")
+    assert (entry.via, entry.success) == ("dashboard", True)
+    assert as_admin.get("/webhooks/deliveries/retry-failed/").status_code == 405
+    htmx = as_admin.post("/webhooks/deliveries/retry-failed/", headers=HTMX)
+    assert htmx.headers["HX-Redirect"] == "/webhooks/deliveries/?status=failed"
+
+
+def test_a_succeeded_delivery_is_resent_from_its_page(as_admin, sub):
+    row = delivery(sub, status="succeeded", last_status=200)
+    page = as_admin.get(f"/webhooks/deliveries/{row.delivery_id}/").content.decode()
+    assert ">Resend</button>" in page
+    response = as_admin.post(f"/webhooks/deliveries/{row.delivery_id}/retry/", follow=True)
+    assert "queued to be sent again" in response.content.decode()
+    row.refresh_from_db()
+    assert (row.status, row.next_trigger) == ("pending", "manual:admin")
+
+
+def test_the_new_pages_are_for_admins_only(as_writer, sub):
+    assert as_writer.get(f"/webhooks/{sub.subscription_id}/secret/").status_code == 403
+    assert as_writer.post("/webhooks/deliveries/retry-failed/").status_code == 403
+    assert as_writer.get("/webhooks/deliveries/?status=failed", headers=HTMX).status_code == 403
+
+
+def test_the_secret_page_needs_get_and_a_known_subscription(as_admin, sub):
+    assert as_admin.post(f"/webhooks/{sub.subscription_id}/secret/").status_code == 405
+    assert as_admin.get("/webhooks/sub_missing/secret/").status_code == 404
+
+
+def test_the_filter_rows_make_exactly_the_filters_the_tool_takes(sub):
+    from dashboard.webhook_forms import SubscriptionForm
+
+    form = SubscriptionForm({
+        "event_types": ["salesorder.created", "customer.updated"], "webhook_url": URL, "max_retries": 3,
+        "backoff_ms": 1000, "min_amount": "0.5",
+        "filter_0_field": "customer_account", "filter_0_op": "in", "filter_0_value": "CUST-001, CUST-002",
+        "filter_1_field": "blocked", "filter_1_op": "is", "filter_1_value": "false",
+        "filter_2_field": "total_amount", "filter_2_op": "is", "filter_2_value": "1000.00",
+        "filter_3_field": "customer_ref", "filter_3_op": "is", "filter_3_value": "null",
+        "filter_5_field": "currency", "filter_5_op": "is", "filter_5_value": "EUR"})  # a sixth row, posted
+    assert form.is_valid(), form.errors
+    assert form.arguments()["filters"] == {"customer_account": ["CUST-001", "CUST-002"], "blocked": False,
+                                           "total_amount": 1000, "customer_ref": None, "currency": "EUR",
+                                           "min_amount": Decimal("0.5")}
+    assert form.arguments()["event_types"] == ["salesorder.created", "customer.updated"]
+    sub.filters = form.arguments()["filters"]
+    again = SubscriptionForm.for_subscription(sub)
+    values = {again[f"filter_{n}_field"].value(): (again[f"filter_{n}_op"].value(), again[f"filter_{n}_value"].value())
+              for n in range(again.row_count) if again[f"filter_{n}_field"].value()}
+    assert values == {"customer_account": ("in", "CUST-001, CUST-002"), "blocked": ("is", "false"),
+                      "total_amount": ("is", "1000"), "customer_ref": ("is", "null"), "currency": ("is", "EUR")}
+    assert again.row_count == 7  # the five rows and two empty ones
+
+    for row, message in (({"filter_0_field": "blocked", "filter_0_value": "maybe"}, "true or false"),
+                         ({"filter_0_value": "CUST-001"}, "Pick the field"),
+                         ({"filter_0_field": "currency", "filter_0_op": "in", "filter_0_value": " , "},
+                          "Give the value"),
+                         ({"filter_0_field": "currency", "filter_0_value": "EUR", "filter_1_field": "currency",
+                           "filter_1_value": "USD"}, "is in two rows")):
+        bad = SubscriptionForm({"event_types": ["customer.created"], "webhook_url": URL, "max_retries": 3,
+                                "backoff_ms": 1000, **row})
+        assert not bad.is_valid() and message in str(bad.errors), (row, bad.errors)
+
+
+def test_the_subscription_list_is_live(as_admin, sub):
+    fragment = as_admin.get("/webhooks/", headers=HTMX).content.decode()
+    assert fragment.lstrip().startswith('<section id="subscription-results"') and 'hx-trigger="every 3s"' in fragment
+    assert ">n8n.example.com</a>" in fragment and "<code class=\"type\">salesorder.created</code>" in fragment

@@ -47,12 +47,12 @@ class World:
         created, _ = webhooks.subscribe(event_type="salesorder.created", webhook_url=URL, user=self.user)
         return created
 
-    def failed_delivery(self) -> Delivery:
+    def failed_delivery(self, status: str = "failed") -> Delivery:
         sub = self.subscription()
         publish("salesorder.created", {"sales_id": "SO-1", "total_amount": 10.0})
         event = Event.objects.first()
         return Delivery.objects.create(delivery_id=f"dlv_{event.pk}", subscription=sub, event=event,
-                                       event_type=event.type, status="failed", attempts=1)
+                                       event_type=event.type, status=status, attempts=1)
 
     def import_job(self, status: str = "queued", **options: Any) -> ImportJob:
         job = imports.submit(self.user, type="customers", fmt="csv", content=CSV, filename="c.csv", **options)
@@ -104,6 +104,11 @@ def _with_sub(path: str, data: dict[str, Any] | None = None):
     return post
 
 
+def _retry_all_failed(world: World) -> tuple[str, dict[str, Any]]:
+    world.failed_delivery()
+    return "/webhooks/deliveries/retry-failed/", {}
+
+
 def _baseline() -> Baseline:
     # The seeded baselines are gone after a test that flushed the database.
     return Baseline.objects.get_or_create(tool="ax_create_salesorder", defaults={"seconds": 60})[0]
@@ -120,9 +125,11 @@ WRITES = {
         {"tool": "ax_get_customer", "arguments": {"customer_account": "CUST-001"}}]), "max_parallel": 1}),
         lambda: BatchRun.objects.count()),
     "subscribe": Write("ax_subscribe_webhook", lambda w: ("/webhooks/new/", {
-        "event_type": "salesorder.*", "webhook_url": URL, "max_retries": 3, "backoff_ms": 1000}), _subscriptions),
+        "event_types": ["salesorder.created", "payment.posted"], "patterns": "customer.*", "webhook_url": URL,
+        "filter_0_field": "currency", "filter_0_op": "in", "filter_0_value": "EUR, USD", "min_amount": "100",
+        "max_retries": 3, "backoff_ms": 1000}), _subscriptions),
     "edit": Write("ax_update_webhook", _with_sub("/webhooks/{sub}/edit/", {
-        "event_type": "salesorder.created", "webhook_url": URL + "/v2", "max_retries": 3, "backoff_ms": 1000}),
+        "event_types": ["salesorder.created"], "webhook_url": URL + "/v2", "max_retries": 3, "backoff_ms": 1000}),
         _subscriptions),
     "pause": Write("ax_update_webhook", _with_sub("/webhooks/{sub}/pause/"), _subscriptions),
     "rotate": Write("ax_rotate_webhook_secret", _with_sub("/webhooks/{sub}/rotate/"),
@@ -134,6 +141,14 @@ WRITES = {
     "delete": Write("ax_unsubscribe_webhook", _with_sub("/webhooks/{sub}/delete/"), _subscriptions),
     "retry one": Write("ax_retry_webhook_delivery", lambda w: (
         f"/webhooks/deliveries/{w.failed_delivery().delivery_id}/retry/", {}),
+        lambda: sorted(Delivery.objects.values_list("status", flat=True))),
+    "resend": Write("ax_retry_webhook_delivery", lambda w: (
+        f"/webhooks/deliveries/{w.failed_delivery('succeeded').delivery_id}/retry/", {}),
+        lambda: sorted(Delivery.objects.values_list("status", flat=True))),
+    "retry all failed (Failed tab)": Write("ax_retry_webhook_delivery", _retry_all_failed,
+                                           lambda: sorted(Delivery.objects.values_list("status", flat=True))),
+    "retry failed of an endpoint (Failed tab)": Write("ax_retry_webhook_delivery", lambda w: (
+        "/webhooks/deliveries/retry-failed/", {"subscription": w.failed_delivery().subscription.subscription_id}),
         lambda: sorted(Delivery.objects.values_list("status", flat=True))),
     "baseline": Write("ax_set_roi_baseline", lambda w: (
         f"/roi/baselines/{_baseline().pk}/", {"seconds": 777, "note": "x"}),
