@@ -84,7 +84,7 @@ def _fits(page) -> list[str]:
     }""")
 
 
-def test_every_webhook_list_fits_the_page_at_1366(laptop, staff_admin, settings):
+def test_every_webhook_list_fits_the_page_at_1366_and_1920(laptop, staff_admin, settings):
     settings.WEBHOOK_ALLOWED_NETWORKS = [ipaddress.ip_network("127.0.0.0/8")]
     busy, _ = services.subscribe(event_types=["salesorder.created", "salesorder.cancelled", "payment.posted",
                                               "invoice.created", "customer.*"], webhook_url=LONG_URL,
@@ -112,6 +112,12 @@ def test_every_webhook_list_fits_the_page_at_1366(laptop, staff_admin, settings)
             opened.evaluate("d => d.open = true")
         assert _fits(laptop) == [], name
         screenshot(laptop, f"{name}-1366")
+
+    laptop.set_viewport_size({"width": 1920, "height": 1080})
+    for name, url in pages.items():
+        laptop.goto(url)
+        assert _fits(laptop) == [], f"{name} at 1920"
+    laptop.set_viewport_size(LAPTOP)
 
     laptop.goto("/webhooks/deliveries/?status=failed")
     retry = laptop.locator(f"#delivery-{rows[0].delivery_id}").get_by_role("button", name="Retry")
