@@ -8,6 +8,7 @@ from django.utils.html import conditional_escape, format_html, format_html_join
 
 from core.erp.values import KEY_RE
 from core.tools import jsonio
+from core.webhooks import subjects
 from dashboard import vendor
 
 register = template.Library()
@@ -62,3 +63,13 @@ def at(sequence, index: int):
         return sequence[int(index)]
     except (IndexError, TypeError, ValueError, KeyError):
         return ""
+
+
+@register.simple_tag
+def subject_link(event_type: str, subject) -> str:
+    """A delivery's subject (core/webhooks/subjects.py: the sales_id, customer_account, item_id …
+    its event is about) linked to the record's page, or "" where the record has no page."""
+    field = subjects.KINDS.get(str(event_type).split(".", 1)[0], ("", ""))[0]
+    if field not in RECORD_PAGES or not subject:
+        return ""
+    return record_link(field, subject)

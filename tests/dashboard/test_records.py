@@ -260,3 +260,22 @@ def test_import_rows_link_the_records(as_writer, writer, erp, settings, tmp_path
     job = run_import(writer, "salesorders", "order_ref,customer_account,item_id,quantity\nR-1,CUST-404,ITEM-001,1\n")
     errors = html_of(as_writer.get(f"/imports/{job.job_id}/")).split('id="import-errors"', 1)[1]
     assert "CUST_NOT_FOUND" in errors and 'href="/customers/CUST-404/"' not in errors
+
+
+def test_events_and_deliveries_link_the_records_they_name(as_admin, staff_admin, erp):
+    from core.events.bus import publish
+    from core.events.models import Event
+    from core.webhooks import services as webhooks
+    from core.webhooks.models import Delivery
+
+    sub, _ = webhooks.subscribe(event_type="salesorder.created", webhook_url="https://n8n.example.com/hook",
+                                user=staff_admin)
+    publish("salesorder.created", {"sales_id": "SO-2026-000042", "customer_account": "CUST-001", "total_amount": 5})
+    event = Event.objects.get(type="salesorder.created")
+    Delivery.objects.create(delivery_id="dlv_1", subscription=sub, event=event, event_type=event.type,
+                            subject="SO-2026-000042")
+    events = html_of(as_admin.get("/webhooks/events/"))
+    assert 'href="/sales-orders/SO-2026-000042/"' in events and 'href="/customers/CUST-001/"' in events
+    deliveries = html_of(as_admin.get("/webhooks/deliveries/"))
+    link = '<code><a href="/sales-orders/SO-2026-000042/" data-record="sales_id">SO-2026-000042</a></code>'
+    assert link in deliveries
