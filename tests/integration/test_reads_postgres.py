@@ -87,3 +87,15 @@ def test_balance_sums_are_exact_on_postgresql(erp):
     assert balance["open_invoices"] == {"count": 1, "amount": 0.1, "overdue_count": 0, "overdue_amount": 0.0}
     assert balance["balance"] == 0.1
     assert [p["amount"] for p in reads.list_payments(invoice_id=invoice.invoice_id)["items"]] == [0.1, 0.1]
+
+
+def test_record_history_on_postgresql(erp, writer):
+    from core.tools.pipeline import call_tool
+
+    created = call_tool("ax_create_salesorder", {"customer_account": "CUST-001",
+                                                 "lines": [{"item_id": "ITEM-001", "quantity": 1}]}, writer, via="mcp")
+    invoice = call_tool("ax_create_invoice", {"sales_id": created["sales_id"]}, writer, via="http")
+    history = reads.record_history({"sales_id": created["sales_id"], "invoice_id": invoice["invoice_id"]})
+    assert [(e["type"], e["via"]) for e in history["events"]] == [("invoice.created", "http"),
+                                                                   ("salesorder.created", "mcp")]
+    assert [a.tool for a in history["audit"]] == ["ax_create_invoice", "ax_create_salesorder"]
