@@ -28,6 +28,7 @@ ERROR_CODES = {
     "BATCH_NOT_FOUND": "no batch with that id (or not yours)",
     "IMPORT_NOT_FOUND": "no import job with that id (or not yours)",
     "MAPPING_NOT_FOUND": "no saved import mapping of that type and name",
+    "DUPLICATE_COLUMN": "an import mapping gives one field from two columns",
     "SUBSCRIPTION_NOT_FOUND": "no webhook subscription with that id",
     "DELIVERY_NOT_FOUND": "no webhook delivery with that id",
     "METHOD_NOT_ALLOWED": "wrong HTTP method (see the Allow header)",

@@ -170,7 +170,11 @@ def check_mapping(spec, mapping: object) -> dict[str, str | None]:
         if field is not None and field not in fields:
             raise ToolError("VALIDATION_ERROR", f"mapping: {column!r} maps to {field!r}, which is not a field of "
                                                 f"{spec.type}; fields are {', '.join(fields)}", field="mapping")
-    targets = [f for f in mapping.values() if f]
-    if len(targets) != len(set(targets)):
-        raise ToolError("VALIDATION_ERROR", "mapping: two columns map to the same field", field="mapping")
+    seen: dict[str, str] = {}
+    for column, field in mapping.items():
+        if field and field in seen:
+            raise ToolError("DUPLICATE_COLUMN", f"mapping: columns {seen[field]!r} and {column!r} both give {field}; "
+                                                f"map one of them to null", field="mapping")
+        if field:
+            seen[field] = column
     return dict(mapping)

@@ -99,6 +99,18 @@ JOB = record({
             # some 35 bytes per character: gigabytes for a workbook of the size IMPORT_MAX_FILE_BYTES allows).
             {"if": {"properties": {"format": {"const": "xlsx"}}, "required": ["format"]},
              "then": {"properties": {"data": {"pattern": BASE64, "x-error-code": "VALIDATION_ERROR"}}}},
+            # A mapping names the fields of its type only; a type that cannot update is create-only.
+            *({"if": {"properties": {"type": {"const": name}}, "required": ["type"]},
+               "then": {"properties": {
+                   "mapping": {"additionalProperties": {
+                       "anyOf": [{"enum": [c.name for c in spec.columns]}, {"type": "null"}],
+                       "x-message": f"a column maps to a field {name} does not have; fields are "
+                                    f"{', '.join(c.name for c in spec.columns)} (or null to ignore the column)"}},
+                   **({} if spec.updatable else {"mode": {
+                       "const": "create", "x-message": f"{name} imports only create (mode create): an order "
+                                                       f"imported twice fails with ORDER_ALREADY_EXISTS, so a re-run "
+                                                       f"is safe"}})}}}
+              for name, spec in SPECS.items()),
             {"if": {"required": ["from_job"]},
              "then": {"not": {"anyOf": [{"required": [name]} for name in FROM_JOB_EXCLUDES]},
                       "x-message": f"{', '.join(FROM_JOB_EXCLUDES)} cannot be given with from_job, which runs "
