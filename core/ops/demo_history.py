@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -30,6 +31,7 @@ from core.accounts.services import create_user
 from core.audit.models import AuditEntry
 from core.erp.models import Customer, Item
 from core.errors import ToolError
+from core.events import bus
 from core.imports.models import ImportJob
 from core.imports.tasks import run_import
 from core.ops.demo import ITEMS, hub_time
@@ -108,8 +110,9 @@ class History:
                 output = call_tool(tool, arguments, self.users[who], idempotency_key=key, via=via, count_rate=False)
             except ToolError:
                 output = None
+            bus.drain()  # the fan-out of its events (a background thread in the hub) at its moment too
         if self.receivers and tool not in READS:
-            self.receivers.fan_out(at)
+            self.receivers.after_call(at)
             if tool == "ax_retry_webhook_delivery":
                 self.receivers.expect(at)
         return output
@@ -293,14 +296,19 @@ class History:
         self._batch(at, [{"tool": "ax_post_payment", "arguments": arguments} for arguments in requests])
 
     def _import(self, at: datetime, who: str, via: str, arguments: dict) -> None:
-        out = self.call(at, who, "ax_bulk_import", arguments, via)
+        # The upload queues the job's task for the worker as it commits. It commits here at the
+        # real time, so that the queue holds no task from the past; the worker finds the job
+        # done, run below at its moment by the same task function.
+        with transaction.atomic():
+            out = self.call(at, who, "ax_bulk_import", arguments, via)
         if not out:
             return
         job = ImportJob.objects.get(job_id=out["job_id"])
         real = timezone.now()
         ran = at + timedelta(seconds=2)
         with hub_time(ran):
-            run_import(job.pk)  # the worker's task, here and now
+            run_import(job.pk)
+            bus.drain()
         # A few stamps come from defaults, which are bound to the real clock when the code is
         # loaded (the job's `created`, the time the import engine gives each chunk's records
         # and audit rows): they are moved to the history's moment here.
@@ -309,7 +317,7 @@ class History:
         for model in (Customer, Item):
             model.objects.filter(created__gte=real).update(created=ran)
             model.objects.filter(updated__gte=real).update(updated=ran)
-        self.receivers.fan_out(ran)
+        self.receivers.after_call(ran)
 
     def _import_customers(self, at: datetime) -> None:
         rows = [*NEW_CUSTOMERS[:7], BAD_CUSTOMER_ROWS[0], *NEW_CUSTOMERS[7:], BAD_CUSTOMER_ROWS[1]]

@@ -1,7 +1,7 @@
 """The demo history's webhooks: the real fan-out and dispatcher, with the receivers' answers made up.
 
-Nothing is sent. After each call of the history its events are fanned out to the demo
-subscriptions by core.webhooks.fanout; the dispatcher's own claim (claim_due) takes what is
+Nothing is sent. Each call's events are fanned out to the demo subscriptions as the call
+commits, as always; the dispatcher's own claim (claim_due) takes what is
 due at each moment, and core.webhooks.delivery.record() writes each attempt's outcome, which
 moves deliveries on (retry with backoff, success, dead letter) and subscriptions (last
 success, failing since) exactly as real answers would. The answers come from a seeded random
@@ -15,9 +15,9 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.events.models import Event
+from django.db.models import Max
+
 from core.ops.demo import hub_time
-from core.webhooks import fanout
 from core.webhooks.delivery import Outcome, load_claimed, record
 from core.webhooks.dispatcher import claim_due
 from core.webhooks.models import Delivery, Subscription
@@ -65,26 +65,27 @@ class Receivers:
         self.rng = rng
         self.keys = {sub_id: key for key, sub_id in subscriptions.items()}
         self.outage = outage
-        self.last_event = Event.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        self.last_delivery = self._newest()
         self.plans: dict[int, list[Result]] = {}
         # When the next delivery falls due (None: none is pending), so that the many calls
         # between two deliveries cost no query.
         self.next_due: datetime | None = None
 
+    @staticmethod
+    def _newest() -> int:
+        return Delivery.objects.aggregate(newest=Max("pk"))["newest"] or 0
+
     def expect(self, at: datetime) -> None:
         """Deliveries may fall due from `at` on (a manual retry was asked for)."""
         self.next_due = at if self.next_due is None else min(self.next_due, at)
 
-    def fan_out(self, at: datetime) -> None:
-        """Match the events published since the last call to the subscriptions (after commit,
-        in the hub; here the whole history is one transaction, so it is asked for)."""
-        new = list(Event.objects.filter(pk__gt=self.last_event).order_by("pk").values_list("pk", "event_id"))
-        if not new:
-            return
-        self.last_event = new[-1][0]
-        with hub_time(at + timedelta(milliseconds=20)):
-            if fanout.fan_out([event_id for _, event_id in new]):
-                self.expect(at)
+    def after_call(self, at: datetime) -> None:
+        """A call's events are fanned out to the subscriptions as it commits; its deliveries
+        are due at once."""
+        newest = self._newest()
+        if newest > self.last_delivery:
+            self.last_delivery = newest
+            self.expect(at)
 
     def dispatch(self, until: datetime) -> None:
         """Send every delivery that falls due before `until`, retries included, as the

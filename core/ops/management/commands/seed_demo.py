@@ -1,7 +1,8 @@
 """Demo data for `make run`: users in every role, customers, items, rates, and 90 days of history.
 
 Idempotent: running it again creates only what is missing, never changes passwords and never
-makes the history twice. `--no-history` loads the base data only.
+makes the history twice (it is there once its integration accounts are: an interrupted run
+leaves part of it, and a fresh database makes it whole). `--no-history` loads the base data only.
 """
 
 from __future__ import annotations
@@ -41,19 +42,19 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         started, now = time.monotonic(), timezone.now()
-        # One transaction: the history is there whole or not at all, so a second run can tell.
-        with transaction.atomic():
-            made_history = not options["no_history"] and not demo_history.exists()
-            # With a history, the customers and items are there from its first morning on.
-            with demo.hub_time(demo_history.first_day(now)) if made_history else nullcontext():
-                base = demo.load_base()
-            if made_history:
-                before = _last_ids()
-                demo_history.make(base.departments, now)
-                made = {name: model.objects.filter(pk__gt=before[name]).count() for name, model in COUNTED.items()}
-                failed = AuditEntry.objects.filter(pk__gt=before["tool calls"], success=False).count()
-                deliveries = Delivery.objects.filter(subscription__pk__gt=before["webhook subscriptions"]).aggregate(
-                    total=Count("pk"), failed=Count("pk", filter=Q(status=Delivery.Status.FAILED)))
+        made_history = not options["no_history"] and not demo_history.exists()
+        # With a history, the customers and items are there from its first morning on.
+        with transaction.atomic(), demo.hub_time(demo_history.first_day(now)) if made_history else nullcontext():
+            base = demo.load_base()
+        if made_history:
+            # Call by call, each committed on its own as in a running hub (a batch saves its
+            # progress from a thread of its own, which one long transaction would lock out).
+            before = _last_ids()
+            demo_history.make(base.departments, now)
+            made = {name: model.objects.filter(pk__gt=before[name]).count() for name, model in COUNTED.items()}
+            failed = AuditEntry.objects.filter(pk__gt=before["tool calls"], success=False).count()
+            deliveries = Delivery.objects.filter(subscription__pk__gt=before["webhook subscriptions"]).aggregate(
+                total=Count("pk"), failed=Count("pk", filter=Q(status=Delivery.Status.FAILED)))
         customers = Customer.objects.filter(customer_account__in=DEMO_ACCOUNTS).count()
         items = Item.objects.filter(item_id__in=DEMO_ITEMS).count()
         self.stdout.write(f"demo data ready: {customers} demo customers, {items} demo items")
