@@ -7,7 +7,7 @@ PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-unit test-integration lint bench migrate seed
+.PHONY: run test test-unit test-integration lint bench migrate seed collectstatic
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3"; exit 1; }
@@ -25,7 +25,15 @@ migrate: $(VENV)/.installed
 seed: migrate
 	$(BIN)/python manage.py seed_demo
 
-run: seed
+# The static files as WhiteNoise serves them: a content hash in each name, gzip and brotli beside,
+# and the manifest that names them. Collected again only when a static file or a package changed.
+STATIC_MANIFEST := $(or $(AX_VAR_DIR),var)/staticfiles/staticfiles.json
+$(STATIC_MANIFEST): $(shell find static -type f) $(VENV)/.installed
+	$(BIN)/python manage.py collectstatic --noinput -v0
+
+collectstatic: $(STATIC_MANIFEST)
+
+run: seed collectstatic
 	@echo "AX Integration Hub on http://127.0.0.1:$(PORT)/ (Ctrl-C stops web, worker and dispatcher)"
 	DEBUG=$${DEBUG:-1} PATH=$(abspath $(BIN)):$$PATH $(BIN)/honcho start --port $(PORT)
 

@@ -14,6 +14,8 @@ from core.erp.models import Customer, ExchangeRate, Item
 from core.tools import breaker
 from tests.helpers import make_api
 
+PLAIN_STATIC_STORAGE = "django.contrib.staticfiles.storage.StaticFilesStorage"
+
 
 @pytest.fixture(autouse=True)
 def _fast_and_clean(settings):
@@ -21,6 +23,9 @@ def _fast_and_clean(settings):
     # Fan-out inline, so a test sees deliveries right after the commit; the background
     # thread has its own test (tests/events/test_background_fanout.py).
     settings.EVENTS_FANOUT_IN_BACKGROUND = False
+    # Static files from the source folders: the manifest storage needs `collectstatic` first,
+    # which the tests of static files and of the first page load run for themselves.
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": PLAIN_STATIC_STORAGE}}
     cache.clear()
     yield
     breaker.reset()
