@@ -340,8 +340,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"client_errors_in_one_line": {"()": "core.logfilters.ClientErrorsInOneLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
-    # django-axes logs every log-in at INFO; failures and lockouts (WARNING) are what an operator needs.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        # Every record once, through the root's handler: Django's own console handler (with
+        # DEBUG) would print each django.* record a second time.
+        "django": {"handlers": [], "level": "INFO"},
+        # A 403 or 404 is one line, without the traceback of the exception that made it.
+        "django.request": {"filters": ["client_errors_in_one_line"]},
+        "django.db.backends": {"level": "WARNING"},
+        # django-axes logs every log-in at INFO; failures and lockouts (WARNING) are what an operator needs.
+        "axes": {"level": "WARNING"},
+    },
 }

@@ -117,8 +117,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
             output = call_tool(BATCH_TOOL, form.arguments(), request.user,
                                idempotency_key=form.cleaned_data["idempotency_key"] or None, via="dashboard")
         except ToolError as error:
-            where = f" ({error.field})" if error.field else ""
-            form.add_error(None, f"{error.code}{where}: {error.message}")
+            form.add_tool_error(error)
         else:
             messages.success(request, _submitted_message(output))
             url = reverse("dashboard:batch_detail", args=[output["batch_id"]])

@@ -10,6 +10,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from core.accounts.models import Department
+from core.errors import ToolError
 from core.tools import jsonio
 from core.tools.batch import MAX_PARALLEL, MAX_REQUESTS
 from core.tools.registry import all_tools
@@ -122,6 +123,17 @@ class BatchForm(forms.Form):
         if isinstance(value, dict) and "requests" in value:
             return value
         raise forms.ValidationError('Give a JSON array of requests, or an object with a "requests" array.')
+
+    # The argument a tool error names (its `field`, a dotted path) -> the form field it is shown beside.
+    TOOL_FIELDS = {"requests": "payload", "max_parallel": "max_parallel", "async": "is_async",
+                   "stop_on_error": "stop_on_error", "idempotency_key": "idempotency_key"}
+
+    def add_tool_error(self, error: ToolError) -> None:
+        """Show a refusal of ax_batch_operations beside the field it is about, at the top when it
+        names none of them; a path into the requests (requests.2.tool) says which entry."""
+        field = self.TOOL_FIELDS.get((error.field or "").split(".")[0])
+        where = f" ({error.field})" if error.field else ""
+        self.add_error(field, f"{error.code}{where}: {error.message}")
 
     def arguments(self) -> dict[str, Any]:
         """The ax_batch_operations arguments; call after is_valid()."""

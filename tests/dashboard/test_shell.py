@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 from django.test import Client
 
@@ -130,3 +135,50 @@ def test_the_403_page_explains_and_keeps_the_layout(as_stakeholder):
 
 def test_an_unknown_page_is_a_404_not_an_error(client):
     assert Client().get("/no-such-page/").status_code == 404
+
+
+@contextmanager
+def console() -> Iterator[io.StringIO]:
+    """What the configured console handlers (the root's, and any of Django's) print meanwhile."""
+    out = io.StringIO()
+    loggers = [logging.getLogger(name) for name in ("", "django", "django.request")]
+    handlers = [h for logger in loggers for h in logger.handlers if type(h) is logging.StreamHandler]
+    assert handlers, "no console handler configured"
+    streams = [h.setStream(out) for h in handlers]
+    try:
+        yield out
+    finally:
+        for handler, stream in zip(handlers, streams, strict=True):
+            handler.setStream(stream)
+
+
+def test_a_403_and_a_404_are_logged_once_as_one_line_each(as_stakeholder, caplog, settings):
+    settings.DEBUG = True  # Django's own console handler speaks with DEBUG only: it must stay silent
+    with console() as out, caplog.at_level(logging.INFO, logger="django.request"):
+        assert as_stakeholder.get("/audit/").status_code == 403
+        assert Client().get("/no-such-page/").status_code == 404
+    records = [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records if r.name == "django.request"]
+    assert records == [("WARNING", "Forbidden (Permission denied): /audit/", None),
+                       ("WARNING", "Not Found: /no-such-page/", None)]
+    lines = out.getvalue().splitlines()
+    assert [line.split(" ", 2)[2] for line in lines] == [
+        "WARNING django.request Forbidden (Permission denied): /audit/",
+        "WARNING django.request Not Found: /no-such-page/"]
+
+
+def test_a_server_error_keeps_its_traceback(caplog):
+    with console() as out:
+        logging.getLogger("django.request").error("Internal Server Error: /x/", exc_info=ValueError("broken"),
+                                                  extra={"status_code": 500})
+    assert "ValueError: broken" in out.getvalue()
+    assert caplog.records[-1].exc_info is not None
+
+
+@pytest.mark.parametrize("who, chip", [("as_admin", "Admin"), ("as_writer", "Writer"), ("as_reader", "Reader"),
+                                       ("as_stakeholder", "Stakeholder")])
+def test_the_role_chip_names_the_role_as_people_say_it(request, who, chip):
+    page = request.getfixturevalue(who).get("/")
+    if page.status_code == 302:
+        page = request.getfixturevalue(who).get(page["Location"])
+    technical = page.context["user_role"]
+    assert f'<span class="role" title="{technical}">{chip}</span>' in page.content.decode()
