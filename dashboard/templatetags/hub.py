@@ -16,7 +16,7 @@ register = template.Library()
 
 @register.simple_tag
 def plotly_js_url() -> str:
-    """URL of the bundled plotly.min.js, served by the hub (see dashboard/vendor.py)."""
+    """URL of plotly.js, the basic bundle the hub serves as a static file (see dashboard/vendor.py)."""
     return vendor.plotly_js_url()
 
 
