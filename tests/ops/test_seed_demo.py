@@ -23,6 +23,7 @@ from core.tools.models import BatchRun
 from core.tools.pipeline import call_tool
 from core.webhooks.models import Attempt, Delivery, Subscription
 from tests.helpers import logged_in
+from tests.roi.world import seed_baselines
 
 pytestmark = pytest.mark.django_db
 
@@ -62,6 +63,7 @@ def test_without_history_it_loads_users_and_records_once_and_counts_only_demo_re
 # progress from a thread of its own, which a test's open transaction would lock out.
 @pytest.mark.django_db(transaction=True)
 def test_the_history_is_90_days_of_real_calls_made_once_and_the_pages_show_it():
+    seed_baselines()  # the migration's, which a transactional test before this one may have flushed
     now = timezone.now()
     audit_writer.record(tool="ax_get_customer", user_id=None, username="someone", department="", via="http",
                         success=True)  # not the demo's: the summary leaves it out
