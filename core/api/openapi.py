@@ -41,6 +41,8 @@ ERROR_CODES = {
     "PAYLOAD_TOO_LARGE": "the body is over API_MAX_BODY_BYTES",
     "UNSUPPORTED_MEDIA_TYPE": "the body is not application/json",
     "VALIDATION_ERROR": "the arguments break the input schema or a rule of the tool; `field` names the argument",
+    "INVALID_CURSOR": "the cursor is not one this list gave out for these filters; start again from the first page",
+    "INVALID_DATE_RANGE": "date_to is before date_from",
     "INVALID_NUMBER": "an amount is not a number, has more than two decimals, or is 10^16 or more",
     "INVALID_CURRENCY": "not an active ISO 4217 currency code (XXX, XTS, metals and units of account are refused)",
     "INVALID_EMAIL": "not an e-mail address",

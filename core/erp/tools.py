@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from core.accounts.roles import MCP_READ, MCP_WRITE
+from core.erp import reads, services
 from core.erp import serializers as out
-from core.erp import services
 from core.erp.models import Invoice, SalesOrder
+from core.errors import ToolError
 from core.tools.pipeline import CallContext
 from core.tools.registry import obj, register
 from core.tools.schemas import (
@@ -20,6 +22,7 @@ from core.tools.schemas import (
     STRING,
     TIMESTAMP,
     currency,
+    date_input,
     key,
     money,
     nullable,
@@ -201,3 +204,138 @@ def create_invoice(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
                       "reference": text(100)}, ["customer_account", "amount"]), output=PAYMENT)
 def post_payment(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
     return out.payment_data(services.post_payment(**args))
+
+
+# --- reading: searches and lists (core/erp/reads.py) ---------------------------------------------
+
+LIMIT = {"type": "integer", "minimum": 1, "maximum": reads.MAX_LIMIT, "default": reads.DEFAULT_LIMIT,
+         "description": f"rows per page, 1 to {reads.MAX_LIMIT} (default {reads.DEFAULT_LIMIT})"}
+# A cursor is base64url without padding; only one this list gave out for the same filters is read.
+CURSOR = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": "^[A-Za-z0-9_-]+$",
+          "description": "next_cursor of the previous page, with the same filters; leave out for the first page"}
+PAGING = {"limit": LIMIT, "cursor": CURSOR}
+FLAG = {"type": "boolean"}
+DAY_FROM = date_input("first day, YYYY-MM-DD in the hub's time zone (included)", years="19[0-9]{2}|2[0-9]{3}")
+DAY_TO = date_input("last day, YYYY-MM-DD in the hub's time zone (included)", years="19[0-9]{2}|2[0-9]{3}")
+ORDER_STATUS = {"enum": list(SalesOrder.Status.values)}
+# One status or a list of them. Said with a type list rather than anyOf: `pattern` applies to a
+# string only, `items` and `minItems` to an array only.
+ORDER_STATUSES = {"type": ["string", "array"], "pattern": f"^({'|'.join(SalesOrder.Status.values)})$",
+                  "items": ORDER_STATUS, "minItems": 1, "examples": ["open", ["open", "confirmed"]],
+                  "description": f"one of {', '.join(SalesOrder.Status.values)}, or a list of them"}
+INVOICE_ID = ref(30, "invoice id, e.g. INV-2026-000042", "INV-2026-000042")
+
+ORDER_ROW = record({
+    "sales_id": STRING, "customer_account": STRING, "customer_name": STRING, "status": ORDER_STATUS,
+    "currency": CURRENCY_CODE, "total_amount": AMOUNT, "customer_ref": STRING, "created": TIMESTAMP,
+    "line_count": COUNT,
+})
+INVOICE_ROW = record({**INVOICE["properties"], "overdue": BOOLEAN, "created": TIMESTAMP})
+PAYMENT_ROW = record({
+    "payment_id": STRING, "customer_account": STRING, "amount": AMOUNT, "currency": CURRENCY_CODE,
+    "invoice_id": nullable(STRING), "reference": STRING, "created": TIMESTAMP,
+})
+INVOICE_DETAIL = record({
+    **INVOICE_ROW["properties"], "customer_name": STRING,
+    "lines": ORDER["properties"]["lines"], "payments": {"type": "array", "items": PAYMENT_ROW},
+})
+BALANCE = record({
+    "customer_account": STRING, "name": STRING, "currency": CURRENCY_CODE,
+    "balance": {**AMOUNT, "description": "invoiced minus paid (negative when paid ahead)"},
+    "credit_limit": {**AMOUNT, "description": "0 means no limit"},
+    "credit_available": {**nullable(AMOUNT), "description": "credit limit minus balance; null without a limit"},
+    "blocked": BOOLEAN,
+    "open_invoices": record({"count": COUNT, "amount": AMOUNT, "overdue_count": COUNT, "overdue_amount": AMOUNT}),
+    "open_orders": {**record({"count": COUNT, "amount": AMOUNT}),
+                    "description": "open and confirmed orders, not yet invoiced"},
+})
+
+
+def page_of(row: dict[str, Any]) -> dict[str, Any]:
+    return record({"items": {"type": "array", "items": row}, "next_cursor": nullable(STRING)})
+
+
+def _read(service: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """Run a read service. A refused cursor is INVALID_CURSOR and a range that ends before it
+    starts INVALID_DATE_RANGE: rules beyond the input schema, which an agent answers by starting
+    from the first page or by swapping the dates, not by fixing an argument's shape."""
+    start, end = args.get("date_from"), args.get("date_to")
+    try:
+        if start and end and date.fromisoformat(end) < date.fromisoformat(start):
+            raise ToolError("INVALID_DATE_RANGE", "date_to is before date_from", field="date_to")
+    except ValueError:
+        pass  # the service names the day that is no date
+    try:
+        return service(**args)
+    except ToolError as error:
+        if error.code == "VALIDATION_ERROR" and error.field == "cursor":
+            raise ToolError("INVALID_CURSOR", error.message, field="cursor") from None
+        raise
+
+
+@register("ax_find_customers", role=MCP_READ,
+          description="Search customers: `query` matches account or name, case and accents ignored (muller finds "
+                      "Müller GmbH), best matches first; without a query, every customer by account. Paged: pass "
+                      "next_cursor back as cursor.",
+          schema=obj({"query": text(255, description="part of the account or name"), "currency": CURRENCY,
+                      "blocked": FLAG, "segment": text(40), **PAGING}),
+          output=page_of(CUSTOMER))
+def find_customers(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    return _read(reads.find_customers, args)
+
+
+@register("ax_list_items", role=MCP_READ,
+          description="Items with their stock (on_hand, reserved, available, reorder_point); `query` matches item "
+                      "id or name; below_reorder_point true lists what needs reordering. Paged.",
+          schema=obj({"query": text(255, description="part of the item id or name"), "below_reorder_point": FLAG,
+                      **PAGING}),
+          output=page_of(ITEM))
+def list_items(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    return _read(reads.list_items, args)
+
+
+@register("ax_list_salesorders", role=MCP_READ,
+          description="Sales orders, newest first, with their line count; filter by customer, status (one or a "
+                      "list), days created, customer reference and least total. Paged.",
+          schema=obj({"customer_account": ACCOUNT,
+                      "status": ORDER_STATUSES,
+                      "date_from": DAY_FROM, "date_to": DAY_TO, "customer_ref": text(60),
+                      "min_amount": money("least total_amount, in the order's currency"), **PAGING}),
+          output=page_of(ORDER_ROW))
+def list_salesorders(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    return _read(reads.list_salesorders, args)
+
+
+@register("ax_get_invoice", role=MCP_READ,
+          description="Read one invoice: open amount, due date, whether it is overdue, the order's lines and the "
+                      "payments on it.",
+          schema=obj({"invoice_id": INVOICE_ID}, ["invoice_id"]), output=INVOICE_DETAIL)
+def get_invoice(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    return reads.get_invoice(args["invoice_id"])
+
+
+@register("ax_list_invoices", role=MCP_READ,
+          description="Invoices, newest first, with open amount and due date; overdue true lists the open ones "
+                      "due before today. Paged.",
+          schema=obj({"customer_account": ACCOUNT, "status": {"enum": list(Invoice.Status.values)},
+                      "overdue": FLAG, **PAGING}),
+          output=page_of(INVOICE_ROW))
+def list_invoices(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    return _read(reads.list_invoices, args)
+
+
+@register("ax_get_customer_balance", role=MCP_READ,
+          description="What a customer owes and may still order: balance, open and overdue invoices, open orders, "
+                      "credit limit and what is left of it.",
+          schema=obj({"customer_account": ACCOUNT}, ["customer_account"]), output=BALANCE)
+def get_customer_balance(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    return reads.customer_balance(args["customer_account"])
+
+
+@register("ax_list_payments", role=MCP_READ,
+          description="Payments, newest first; filter by customer, invoice and days. Paged.",
+          schema=obj({"customer_account": ACCOUNT, "invoice_id": INVOICE_ID, "date_from": DAY_FROM,
+                      "date_to": DAY_TO, **PAGING}),
+          output=page_of(PAYMENT_ROW))
+def list_payments(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    return _read(reads.list_payments, args)

@@ -180,6 +180,15 @@ def test_fractions_go_through_every_tool_and_money_comes_back_exact(way_in, erp)
     assert invoice["amount"] == D("0.3")
     other = ok("ax_create_salesorder", {"customer_account": account, "lines": [{"item_id": item, "quantity": 1.0}]})
     ok("ax_cancel_salesorder", {"sales_id": other["sales_id"], "reason": "changed mind"})
+    found = ok("ax_find_customers", {"query": account, "limit": D("5.0")})["items"]
+    assert [c["credit_limit"] for c in found if c["customer_account"] == account] == [big]
+    assert ok("ax_list_items", {"query": item, "limit": D("1.0")})["items"][0]["unit_price"] == D("99.95")
+    orders = ok("ax_list_salesorders", {"customer_account": account, "status": "invoiced", "min_amount": D("0.25"),
+                                        "limit": D("50.0")})
+    assert [o["total_amount"] for o in orders["items"]] == [D("0.3")]
+    assert ok("ax_get_invoice", {"invoice_id": invoice["invoice_id"]})["open_amount"] == D("0.3")
+    ok("ax_list_invoices", {"customer_account": account, "status": "open", "limit": D("10.0")})
+    assert ok("ax_get_customer_balance", {"customer_account": account})["balance"] == D("0.3")
 
     filters = {"min_amount": D("0.05"), "max_amount": D("12345678901234.56"), "amount": [D("0.1"), D("1000.5")]}
     sub = ok("ax_subscribe_webhook", {"event_type": "payment.posted", "webhook_url": "http://127.0.0.1:9/hook",
@@ -191,6 +200,8 @@ def test_fractions_go_through_every_tool_and_money_comes_back_exact(way_in, erp)
 
     payment = {"customer_account": account, "amount": D("0.10"), "invoice_id": invoice["invoice_id"]}
     paid = ok("ax_post_payment", payment, key=f"pay-{tag}")
+    listed_payments = ok("ax_list_payments", {"invoice_id": invoice["invoice_id"], "limit": D("2.0")})["items"]
+    assert [p["amount"] for p in listed_payments] == [D("0.1")]
     assert paid["amount"] == D("0.1")
     assert ok("ax_post_payment", payment, key=f"pay-{tag}") == paid  # the stored outcome, replayed
     events = ok("ax_list_events", {"event_type": "payment.posted", "limit": D("10.0")})["events"]

@@ -90,6 +90,16 @@ def walk_every_tool(admin) -> Walk:
     call("ax_post_payment", {"customer_account": "CUST-001", "amount": 50.25, "invoice_id": invoice["invoice_id"],
                              "reference": "part 1"})
     call("ax_post_payment", {"customer_account": "CUST-001", "amount": 10})
+    # reading: searches, lists (a page with a next_cursor and one without), balances
+    call("ax_find_customers", {"query": "muller"})
+    call("ax_find_customers", {"currency": "EUR", "blocked": False, "limit": 1})
+    call("ax_list_items", {"below_reorder_point": False, "limit": 1})
+    call("ax_list_salesorders", {"customer_account": "CUST-001", "status": ["confirmed", "invoiced"]})
+    call("ax_get_invoice", {"invoice_id": invoice["invoice_id"]})
+    call("ax_list_invoices", {"customer_account": "CUST-001", "status": "open"})
+    call("ax_get_customer_balance", {"customer_account": "CUST-001"})
+    call("ax_get_customer_balance", {"customer_account": "CUST-002"})  # no credit limit: null left
+    call("ax_list_payments", {"customer_account": "CUST-001", "limit": 1})
     other = call("ax_create_salesorder", {"customer_account": "CUST-002", "lines": [
         {"item_id": "ITEM-001", "quantity": 1}]})
     call("ax_cancel_salesorder", {"sales_id": other["sales_id"], "reason": "duplicate"})
