@@ -1,4 +1,5 @@
-"""The MCP server: every registered ax_* tool, reachable over stdio and streamable HTTP.
+"""The MCP server: every registered ax_* tool, reachable over stdio and streamable HTTP, with
+the records as resources (core/api/mcp_resources.py) and prompts (core/api/mcp_prompts.py).
 
 Built on the official SDK's low-level Server, because the tools are a dynamic registry with
 raw JSON Schemas. Every call goes through core.tools.pipeline.call_tool, so roles, rate
@@ -20,6 +21,7 @@ import anyio
 import mcp.types as types
 from django.conf import settings
 from django.db import close_old_connections
+from mcp import MCPError
 from mcp.server import Server, ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -28,6 +30,7 @@ from mcp_types.version import SUPPORTED_PROTOCOL_VERSIONS
 
 from core.accounts.auth import authenticate_token, parse_bearer
 from core.accounts.roles import ROLE_LEVEL
+from core.api import mcp_prompts, mcp_resources
 from core.errors import ToolError
 from core.tools import jsonio
 from core.tools.pipeline import call_tool
@@ -94,9 +97,44 @@ def _input_schema(name: str) -> dict[str, Any] | None:
         return None
 
 
+async def _list_resources(ctx: ServerRequestContext,
+                          params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
+    # Every record is reached through a template; the empty list announces the resources capability.
+    return types.ListResourcesResult(resources=[])
+
+
+async def _list_resource_templates(ctx: ServerRequestContext,
+                                   params: types.PaginatedRequestParams | None) -> types.ListResourceTemplatesResult:
+    return types.ListResourceTemplatesResult(resource_templates=mcp_resources.templates())
+
+
+async def _read_resource(ctx: ServerRequestContext,
+                         params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+    principal = current_principal.get()
+    if principal is None:
+        raise MCPError(code=INVALID_REQUEST, message="no authenticated caller")
+
+    def run(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        return _run_tool(principal, tool, arguments, None)
+
+    uri = str(params.uri)
+    return await anyio.to_thread.run_sync(mcp_resources.read, uri, run)
+
+
+async def _list_prompts(ctx: ServerRequestContext,
+                        params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
+    return types.ListPromptsResult(prompts=mcp_prompts.listed())
+
+
+async def _get_prompt(ctx: ServerRequestContext, params: types.GetPromptRequestParams) -> types.GetPromptResult:
+    return mcp_prompts.get(params.name, params.arguments)
+
+
 def build_server() -> Server:
     return Server("ax-integration-hub", version="1.0.0", on_list_tools=_list_tools, on_call_tool=_call_tool,
-                  get_tool_input_schema=_input_schema)
+                  get_tool_input_schema=_input_schema, on_list_resources=_list_resources,
+                  on_list_resource_templates=_list_resource_templates, on_read_resource=_read_resource,
+                  on_list_prompts=_list_prompts, on_get_prompt=_get_prompt)
 
 
 # --- streamable HTTP -----------------------------------------------------------------------
