@@ -49,8 +49,11 @@ def _message(schema: dict[str, Any], error: Any) -> str:
     """jsonschema's message, or the "x-message" of the schema holding the keyword that failed
     (a `not` has no message people can read: e.g. arguments that exclude each other)."""
     node: Any = schema
-    for step in list(error.schema_path)[:-1]:
-        node = node[step]
+    try:
+        for step in list(error.absolute_schema_path)[:-1]:
+            node = node[step]
+    except (KeyError, IndexError, TypeError):
+        return error.message
     return node.get("x-message", error.message) if isinstance(node, dict) else error.message
 
 
