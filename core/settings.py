@@ -209,12 +209,14 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Static files (README "Static files"): `collectstatic` (make run runs it, and so must every
 # deployment) copies them to STATIC_ROOT with a content hash in each name, gzip and brotli
 # compressed beside, and writes the manifest {% static %} reads; WhiteNoise serves the hashed
-# names cached for a year. Tests read the source folders instead (tests/conftest.py).
+# names cached for a year. WhiteNoise serves only what was collected, compressed also where
+# DEBUG names files without their hash (make run). Tests read the source folders instead
+# (tests/conftest.py).
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = True
+WHITENOISE_USE_FINDERS = False
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 
 SESSION_COOKIE_HTTPONLY = True

@@ -26,6 +26,7 @@ def _fast_and_clean(settings):
     # Static files from the source folders: the manifest storage needs `collectstatic` first,
     # which the tests of static files and of the first page load run for themselves.
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": PLAIN_STATIC_STORAGE}}
+    settings.WHITENOISE_USE_FINDERS = True
     cache.clear()
     yield
     breaker.reset()
