@@ -274,6 +274,9 @@ BATCH_STALE_SECONDS = env_int("BATCH_STALE_SECONDS", 60, minimum=5)
 BATCH_MAX_ATTEMPTS = env_int("BATCH_MAX_ATTEMPTS", 3, minimum=1)
 IMPORT_MAX_FILE_BYTES = env_int("IMPORT_MAX_FILE_BYTES", 200 * 1024 * 1024, minimum=1024)
 IMPORT_MAX_UNPACKED_BYTES = env_int("IMPORT_MAX_UNPACKED_BYTES", 1024 * 1024 * 1024, minimum=1024)
+# An XLSX sheet whose XML is larger than this is streamed (bounded memory) instead of read whole
+# by calamine, which is faster but holds the whole sheet, briefly twice.
+IMPORT_XLSX_STREAM_BYTES = env_int("IMPORT_XLSX_STREAM_BYTES", 64 * 1024 * 1024, minimum=0)
 IMPORT_STALE_SECONDS = env_int("IMPORT_STALE_SECONDS", 60, minimum=5)
 IMPORT_MAX_ATTEMPTS = env_int("IMPORT_MAX_ATTEMPTS", 5, minimum=1)
 # A queued import or async batch whose task has not started after this many seconds is
