@@ -1,12 +1,15 @@
 """ax_get_roi_metrics over a year of 1,000,000 audit rows, on the embedded default (SQLite).
 
 Fills a throw-away database (temporary AX_VAR_DIR) with a year of audit rows from 50 users in
-6 departments, rebuilds the ROI rollup, times the tool for a whole year grouped by tool,
-department and day (and the other groupings), and checks the figures against a direct
-aggregation of the audit table. Also measures the cost per audit row of inserting (with and
-without the ROI triggers) and of counting it into the rollup (the fold).
+6 departments, rebuilds the ROI rollup, changes a baseline and two rates from days within the
+year (so that the figures are priced with the values in force on each day, and months with a
+rate change are read per day), times the tool for a whole year grouped by tool, department and
+day (and the other groupings), and checks the figures against a direct aggregation of the
+audit table. Also measures the cost per audit row of inserting (with and without the ROI
+triggers) and of counting it into the rollup (the fold).
 
-Usage: .venv/bin/python -m bench.roi [--rows 1000000] [--runs 5]
+Usage: .venv/bin/python -m bench.roi [--rows 1000000] [--runs 5] [--no-changes]
+(--no-changes: every baseline and rate stays in force the whole year, for comparison)
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -161,29 +164,47 @@ def fill(rng: random.Random, users, count: int) -> dict[str, float]:
     return {"load": loaded - started, "index": indexed - loaded, "rebuild": rebuilt - indexed}
 
 
+def change_history(users) -> dict[str, float]:
+    """A baseline and two rates change from days within the year, as an admin would: seconds of
+    the rollup recomputation the baseline change costs."""
+    from core.accounts.models import Department
+    from core.roi import history
+
+    started = time.perf_counter()
+    history.set_baseline("ax_create_salesorder", 240, effective_from=date(2025, 7, 1))
+    baseline = time.perf_counter() - started
+    history.set_rate(department_id=Department.objects.get(code="FIN").pk, rate=Decimal("75.00"),
+                     effective_from=date(2025, 4, 15))
+    history.set_rate(user_id=users[1][0], rate=Decimal("99.00"), effective_from=date(2025, 10, 20))
+    return {"baseline change": baseline}
+
+
 def direct_totals(date_from: str, date_to: str) -> dict[str, tuple[int, int, int]]:
-    """(operations, saved ms, cost units) per tool, aggregated straight from the audit table."""
+    """(operations, saved ms, cost units) per tool, aggregated straight from the audit table with
+    the baseline in force on each row's day, and priced per day with the rates then in force."""
     from django.db import connection
 
+    from core.roi.history import rate_history
     from core.roi.rollup import ENVELOPE_TOOLS
-    from core.roi.services import current_rates
 
-    rates = current_rates()
+    rates = rate_history()
+    in_force = ("COALESCE((SELECT b.seconds FROM roi_baseline b WHERE b.tool = a.tool AND b.effective_from <= "
+                "date(a.created) ORDER BY b.effective_from DESC LIMIT 1), 0)")
     sql = (
-        "SELECT a.tool, COALESCE(a.user_id, 0), a.department, COUNT(*), "
-        "SUM(CASE WHEN a.success THEN MAX(0, COALESCE(b.seconds, 0) * 1000 - a.duration_ms) ELSE 0 END) "
-        "FROM tools_auditentry a LEFT JOIN roi_baseline b ON b.tool = a.tool "
-        "WHERE a.created >= %s AND a.created < date(%s, '+1 day') AND NOT a.replayed "
-        f"AND a.tool NOT IN ({', '.join(['%s'] * len(ENVELOPE_TOOLS))}) GROUP BY 1, 2, 3"
+        "SELECT a.tool, COALESCE(a.user_id, 0), a.department, date(a.created), COUNT(*), "
+        f"SUM(CASE WHEN a.success THEN MAX(0, {in_force} * 1000 - a.duration_ms) ELSE 0 END) "
+        "FROM tools_auditentry a "
+        "WHERE a.created >= %s AND a.created < date(%s, '+1 day') AND NOT a.replayed AND a.via <> 'migration' "
+        f"AND a.tool NOT IN ({', '.join(['%s'] * len(ENVELOPE_TOOLS))}) GROUP BY 1, 2, 3, 4"
     )
     totals: dict[str, list[int]] = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, [date_from, date_to, *ENVELOPE_TOOLS])
-        for tool, user_pk, department, operations, saved in cursor.fetchall():
+        for tool, user_pk, department, day, operations, saved in cursor.fetchall():
             entry = totals.setdefault(tool, [0, 0, 0])
             entry[0] += operations
             entry[1] += saved
-            entry[2] += saved * rates.cents(user_pk, department)
+            entry[2] += saved * rates.cents(user_pk, department, date.fromisoformat(day))
     return {tool: tuple(v) for tool, v in totals.items()}
 
 
@@ -191,6 +212,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-changes", action="store_true", help="change no baseline or rate within the year")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="axhub-bench-roi-") as var:
         setup_django(var)
@@ -205,9 +227,11 @@ def main() -> None:
         users, admin = make_people(rng)
         costs = write_costs(rng, users)
         phases = fill(rng, users, args.rows)
+        phases.update({"baseline change": 0.0} if args.no_changes else change_history(users))
         print(f"{AuditEntry.objects.count():,} audit rows in 2025, 50 users, 6 departments, {len(TOOLS)} tools; "
               f"rollup: {Usage.objects.count():,} rows")
-        print(f"load {phases['load']:.1f} s, index {phases['index']:.1f} s, rollup rebuild {phases['rebuild']:.1f} s")
+        print(f"load {phases['load']:.1f} s, index {phases['index']:.1f} s, rollup rebuild {phases['rebuild']:.1f} s, "
+              f"a baseline change from 1 July recomputed in {phases['baseline change']:.1f} s")
         print("per audit row: " + ", ".join(f"{label} {us:.1f} µs" for label, us in costs.items()))
 
         year = {"date_from": "2025-01-01", "date_to": "2025-12-31"}

@@ -1,4 +1,5 @@
-"""Forms of the ROI pages: the report's range and groupings, and one manual baseline."""
+"""Forms of the ROI pages: the report's range and groupings, the operations behind a figure,
+and one entry of a tool's baseline history."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from core.roi.export import CSV_FORMATS, DEFAULT_CSV_FORMAT
 from core.roi.figures import PERIOD_GROUPINGS
 from core.roi.models import MAX_BASELINE_SECONDS, Baseline
 from core.roi.services import MAX_RANGE_DAYS
@@ -59,18 +61,19 @@ def presets(day: date | None = None) -> list[Preset]:
     ]
 
 
-class RoiForm(forms.Form):
-    """GET parameters of the ROI report; each may be left out for its default.
+CSV_CHOICES = [(key, style.label) for key, style in CSV_FORMATS.items()]
 
-    group_by is the interval of the savings-over-time chart (the engine's group_by), `table`
-    the grouping of the table under the charts.
-    """
+
+class _RangeForm(forms.Form):
+    """A report range: each end may be left out (the last DEFAULT_DAYS days up to today)."""
 
     date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs=DATE_ATTRS))
     date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs=DATE_ATTRS))
-    group_by = forms.ChoiceField(required=False, label="Over time by",
-                                 choices=[("", "Auto"), *INTERVAL_LABELS.items()])
-    table = forms.ChoiceField(required=False, label="Table by", choices=list(TABLE_LABELS.items()))
+    csv = forms.ChoiceField(required=False, label="CSV for", choices=CSV_CHOICES)
+
+    def __init__(self, *args: Any, csv_format: str = DEFAULT_CSV_FORMAT, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.default_csv = csv_format if csv_format in CSV_FORMATS else DEFAULT_CSV_FORMAT
 
     def _clean_day(self, name: str) -> date | None:
         value = self.cleaned_data.get(name)
@@ -88,6 +91,7 @@ class RoiForm(forms.Form):
         data = super().clean()
         end = data.get("date_to") or today()
         start = data.get("date_from") or end - timedelta(days=DEFAULT_DAYS - 1)
+        data["csv"] = data.get("csv") or self.default_csv
         if "date_from" in self.errors or "date_to" in self.errors:
             return data
         if end < start:
@@ -95,13 +99,35 @@ class RoiForm(forms.Form):
         elif (end - start).days + 1 > MAX_RANGE_DAYS:
             self.add_error("date_to", f"A report spans at most {MAX_RANGE_DAYS} days (three years).")
         data["date_from"], data["date_to"] = start, end
-        data["interval"] = data.get("group_by") or auto_interval(start, end)
-        data["table"] = data.get("table") or DEFAULT_TABLE
         return data
 
     @property
     def range(self) -> tuple[date, date]:
         return self.cleaned_data["date_from"], self.cleaned_data["date_to"]
+
+    @property
+    def csv_format(self) -> str:
+        """The CSV format the reader chose (a key of core.roi.export.CSV_FORMATS)."""
+        return self.cleaned_data.get("csv") or self.default_csv
+
+
+class RoiForm(_RangeForm):
+    """GET parameters of the ROI report; each may be left out for its default.
+
+    group_by is the interval of the savings-over-time chart (the engine's group_by), `table`
+    the grouping of the table under the charts, `csv` the format of the CSV export.
+    """
+
+    group_by = forms.ChoiceField(required=False, label="Over time by",
+                                 choices=[("", "Auto"), *INTERVAL_LABELS.items()])
+    table = forms.ChoiceField(required=False, label="Table by", choices=list(TABLE_LABELS.items()))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "date_from" in data and "date_to" in data:
+            data["interval"] = data.get("group_by") or auto_interval(*self.range)
+        data["table"] = data.get("table") or DEFAULT_TABLE
+        return data
 
     @property
     def interval(self) -> str:
@@ -118,12 +144,14 @@ class RoiForm(forms.Form):
         query = {"date_from": start.isoformat(), "date_to": end.isoformat(), "table": self.grouping}
         if self.cleaned_data.get("group_by"):
             query["group_by"] = self.cleaned_data["group_by"]
+        if self.csv_format != DEFAULT_CSV_FORMAT:
+            query["csv"] = self.csv_format
         return query
 
     def for_display(self) -> RoiForm:
         """The same form with every default written in, so the controls show what the figures
         are for, and "Auto" names the interval it chose; after is_valid()."""
-        shown = RoiForm({**self.query(), "group_by": self.cleaned_data.get("group_by", "")})
+        shown = RoiForm({**self.query(), "group_by": self.cleaned_data.get("group_by", ""), "csv": self.csv_format})
         shown.is_valid()
         shown.fields["group_by"].choices = [("", f"Auto ({self.interval})"), *INTERVAL_LABELS.items()]
         return shown
@@ -137,22 +165,52 @@ class RoiForm(forms.Form):
         return needed
 
 
+SLICES = ("tool", "user", "department")  # what a drill-down narrows the operations to
+
+
+class OperationsForm(_RangeForm):
+    """GET parameters of the operations behind a figure: the range, and a tool, user or
+    department as the report names them. A parameter given empty (user=) means the audit rows
+    without one, as the report's "(no user)" and "No department" rows count them."""
+
+    tool = forms.CharField(required=False, max_length=100, strip=False)
+    user = forms.CharField(required=False, max_length=150, strip=False)
+    department = forms.CharField(required=False, max_length=30, strip=False)
+
+    def slice(self) -> dict[str, str]:
+        """The slice asked for: the SLICES present in the query, with their values; after is_valid()."""
+        return {name: self.cleaned_data.get(name) or "" for name in SLICES if name in self.data}
+
+    def query(self) -> dict[str, str]:
+        start, end = self.range
+        return {**self.slice(), "date_from": start.isoformat(), "date_to": end.isoformat()}
+
+
 class BaselineForm(forms.ModelForm):
-    """One tool's manual time; the tool name is fixed once the baseline exists."""
+    """One entry of a tool's baseline history: a new one names its tool and first day; an
+    existing one keeps both and changes its seconds or note."""
 
     class Meta:
         model = Baseline
-        fields = ["tool", "seconds", "note"]
+        fields = ["tool", "effective_from", "seconds", "note"]
+        labels = {"effective_from": "From"}
         widgets = {"seconds": forms.NumberInput(attrs={"min": 0, "max": MAX_BASELINE_SECONDS, "step": 1}),
+                   "effective_from": forms.DateInput(attrs=DATE_ATTRS),
                    "note": forms.TextInput(attrs={"placeholder": "what the manual work consists of"})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:
-            del self.fields["tool"]
+            del self.fields["tool"], self.fields["effective_from"]
         else:
             self.fields["tool"].widget.attrs.update(list="roi-tools", autocomplete="off",
                                                     placeholder="ax_… or import.…")
+            self.fields["effective_from"].initial = today()
+            self.fields["effective_from"].required = False
+            self.fields["effective_from"].help_text = "first day priced with it (UTC); empty: today"
+
+    def clean_effective_from(self) -> date:
+        return self.cleaned_data.get("effective_from") or today()
 
     def clean_tool(self) -> str:
         return self.cleaned_data["tool"].strip()

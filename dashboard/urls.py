@@ -31,6 +31,7 @@ urlpatterns = [
     path("roi/", roi.roi_report, name="roi"),
     path("roi/export.csv", roi.roi_export_csv, name="roi_csv"),
     path("roi/export.xlsx", roi.roi_export_xlsx, name="roi_xlsx"),
+    path("roi/operations/", roi.roi_operations, name="roi_operations"),
     path("roi/baselines/", roi.baseline_list, name="roi_baselines"),
     path("roi/baselines/new/", roi.baseline_new, name="roi_baseline_new"),
     path("roi/baselines/<int:pk>/", roi.baseline_edit, name="roi_baseline_edit"),

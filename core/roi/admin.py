@@ -1,18 +1,52 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
-from core.roi.models import Baseline, Horizon, Pending, Usage, Watermark
+from core.errors import ToolError
+from core.roi.history import check_not_frozen
+from core.roi.models import Baseline, Horizon, HourlyRate, Pending, Usage, Watermark
+
+
+class BaselineForm(forms.ModelForm):
+    class Meta:
+        model = Baseline
+        fields = ["tool", "effective_from", "seconds", "note"]
+
+    def clean_effective_from(self):
+        day = self.cleaned_data["effective_from"]
+        try:
+            check_not_frozen(day)
+        except ToolError as error:
+            raise ValidationError(error.message) from None
+        return day
 
 
 @admin.register(Baseline)
 class BaselineAdmin(admin.ModelAdmin):
-    """Saving a changed baseline recomputes that tool's ROI figures (core.roi.signals)."""
+    """Each row is in force from its effective_from until the tool's next row. Saving a changed
+    one recomputes that tool's ROI figures from its first day on (core.roi.signals)."""
 
-    list_display = ("tool", "seconds", "note", "updated")
+    form = BaselineForm
+    list_display = ("tool", "effective_from", "seconds", "note", "updated")
     list_editable = ("seconds",)
+    list_filter = ("effective_from",)
     search_fields = ("tool", "note")
     readonly_fields = ("updated",)
+
+
+@admin.register(HourlyRate)
+class HourlyRateAdmin(admin.ModelAdmin):
+    """The rate history: each row is in force from its effective_from until the next row of the
+    same user or department. Rates are applied when a report is read, so nothing is recomputed."""
+
+    list_display = ("__str__", "user", "department", "effective_from", "rate", "note", "updated")
+    list_filter = ("department", "effective_from")
+    search_fields = ("user__username", "department__code", "department__name", "note")
+    raw_id_fields = ("user",)
+    readonly_fields = ("updated",)
+    fields = ("user", "department", "effective_from", "rate", "note", "updated")
 
 
 class _ReadOnly(admin.ModelAdmin):

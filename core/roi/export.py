@@ -1,6 +1,8 @@
 """CSV and XLSX exports of ROI metrics, safe to open in a spreadsheet.
 
-Column names are the keys of ax_get_roi_metrics. Text that a spreadsheet would read as a
+Column names are the keys of ax_get_roi_metrics. CSV comes in the reader's format (CSV_FORMATS:
+comma and decimal point, or semicolon and decimal comma as German Excel expects), with a
+total row. Text that a spreadsheet would read as a
 formula (starting with =, +, -, @, tab or carriage return: a user named =HYPERLINK(...), a
 department +cmd, a tool name a caller made up) is neutralised: in CSV it gets a leading
 apostrophe; in XLSX it is stored as a string cell with Excel's quote prefix, which is what
@@ -11,7 +13,10 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from openpyxl import Workbook
@@ -49,6 +54,23 @@ def _figure_columns(metrics: Metrics) -> list[Column]:
             Column("total_time_saved_hours", DEC2, 23), Column(metrics.cost_key, DEC2, 17)]
 
 
+@dataclass(frozen=True)
+class CsvFormat:
+    """How a spreadsheet of one locale reads CSV: its field separator and decimal mark."""
+
+    label: str
+    description: str
+    delimiter: str
+    decimal: str
+
+
+CSV_FORMATS = {
+    "standard": CsvFormat("Standard", "comma-separated, decimal point", ",", "."),
+    "excel-de": CsvFormat("German Excel", "semicolon-separated, decimal comma", ";", ","),
+}
+DEFAULT_CSV_FORMAT = "standard"
+
+
 def filename(metrics: Metrics, extension: str, grouping: str | None = None) -> str:
     """e.g. roi_2025-12-01_2025-12-06.xlsx, or roi_2025-12-01_2025-12-06_by_tool.csv"""
     suffix = f"_by_{grouping}" if grouping else ""
@@ -58,32 +80,57 @@ def filename(metrics: Metrics, extension: str, grouping: str | None = None) -> s
 # --- CSV
 
 
-def _csv_bytes(header: list[str], rows: list[list[Any]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
+def _csv_cell(value: Any, style: CsvFormat) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return neutralise(value)
+    if isinstance(value, Decimal):
+        return str(value).replace(".", style.decimal)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+class _Line:
+    def write(self, text: str) -> str:
+        return text
+
+
+def csv_lines(header: list[str], rows: Iterable[list[Any]], csv_format: str = DEFAULT_CSV_FORMAT) -> Iterator[str]:
+    """CSV text line by line in the reader's format (a key of CSV_FORMATS), for a download that
+    streams: text neutralised, decimals with the format's mark. The first line starts with a
+    byte-order mark, so that Excel opens the file as UTF-8 (names like Müller stay intact)."""
+    style = CSV_FORMATS[csv_format]
+    writer = csv.writer(_Line(), delimiter=style.delimiter)
+    yield "\ufeff" + writer.writerow(header)
     for row in rows:
-        writer.writerow(["" if v is None else neutralise(v) if isinstance(v, str) else v for v in row])
-    # With a byte-order mark, Excel opens the file as UTF-8 (names like Müller stay intact).
-    return out.getvalue().encode("utf-8-sig")
+        yield writer.writerow([_csv_cell(v, style) for v in row])
 
 
-def to_csv(metrics: Metrics, grouping: str | None = None) -> bytes:
-    """One grouping as a table (its key columns, then the figures), or with grouping=None every
-    grouping in one long table: a total row first, then one row per entry."""
+def _csv_bytes(header: list[str], rows: list[list[Any]], csv_format: str) -> bytes:
+    return "".join(csv_lines(header, rows, csv_format)).encode("utf-8")
+
+
+def to_csv(metrics: Metrics, grouping: str | None = None, csv_format: str = DEFAULT_CSV_FORMAT) -> bytes:
+    """One grouping as a table (its key columns, then the figures) ending with a total row, or
+    with grouping=None every grouping in one long table: a total row first, then one row per
+    entry. csv_format: a key of CSV_FORMATS."""
     figure_keys = [c.key for c in _figure_columns(metrics)]
-    if grouping is not None:
-        keys = [c.key for c in _key_columns(grouping)] + figure_keys
-        entries = [row.as_dict(grouping, metrics.currency) for row in metrics.groups[grouping]]
-        return _csv_bytes(keys, [[entry[k] for k in keys] for entry in entries])
     total = metrics.total.as_dict(metrics.currency)
+    if grouping is not None:
+        key_columns = [c.key for c in _key_columns(grouping)]
+        entries = [row.as_dict(grouping, metrics.currency) for row in metrics.groups[grouping]]
+        rows = [[entry[k] for k in key_columns + figure_keys] for entry in entries]
+        rows.append(["Total", *([None] * (len(key_columns) - 1)), *(total[k] for k in figure_keys)])
+        return _csv_bytes(key_columns + figure_keys, rows, csv_format)
     period = [metrics.date_from.isoformat(), metrics.date_to.isoformat()]
     rows = [[*period, "total", "", None, *(total[k] for k in figure_keys)]]
     for name, entries in metrics.groups.items():
         for row in entries:
             entry = row.as_dict(name, metrics.currency)
             rows.append([*period, name, entry[name], entry.get("name"), *(entry[k] for k in figure_keys)])
-    return _csv_bytes(["date_from", "date_to", "grouping", "key", "name", *figure_keys], rows)
+    return _csv_bytes(["date_from", "date_to", "grouping", "key", "name", *figure_keys], rows, csv_format)
 
 
 # --- XLSX
@@ -130,9 +177,12 @@ def _summary(ws, metrics: Metrics) -> None:
         ("total_time_saved_hours", total.time_saved_hours, DEC2),
         (f"total_{metrics.cost_key}", total.cost_saved, DEC2),
         ("avg_time_saved_sec", total.avg_time_saved_sec, DEC1),
+        *((f"excluded_operations_{reason}", count, INT) for reason, count in metrics.excluded.items()),
         ("default_hourly_rate", metrics.default_hourly_rate, DEC2),
         ("time_saved", "max(0, baseline - duration) per successful operation; failed operations save nothing", None),
         ("cost_saved", "time saved in hours x hourly rate (user's, else department's, else default)", None),
+        ("in_force", "each operation is priced with the baseline and the rates in force on its day (UTC)", None),
+        ("excluded", "records of one-off migrations (imports marked so) are not counted", None),
     ]
     _header(ws, ["metric", "value"])
     for n, (label, value, number_format) in enumerate(lines, start=2):

@@ -85,7 +85,7 @@ class Row:
     figures: Figures = field(default_factory=Figures)
     name: str | None = None  # the department's name
     start: date | None = None  # first day of a period
-    baseline_sec: int | None = None  # a tool's current baseline
+    baseline_sec: int | None = None  # a tool's baseline in force on the last day of the range
 
     def as_dict(self, grouping: str, currency: str) -> dict[str, Any]:
         head: dict[str, Any] = {grouping: self.key}
@@ -107,6 +107,8 @@ class Metrics:
     default_hourly_rate: Decimal
     total: Figures
     groups: dict[str, list[Row]]  # grouping -> rows: tool, user, department, and a period if asked
+    # Operations of the range not counted, by reason: {"migration": records of one-off migrations}.
+    excluded: dict[str, int] = field(default_factory=dict)
 
     @property
     def cost_key(self) -> str:
@@ -125,6 +127,7 @@ class Metrics:
             "total_time_saved_hours": total.time_saved_hours,
             f"total_cost_saved_{self.currency.lower()}": total.cost_saved,
             "avg_time_saved_sec": total.avg_time_saved_sec,
+            "excluded_operations": dict(self.excluded),
         }
         for grouping, rows in self.groups.items():
             result[f"by_{grouping}"] = [row.as_dict(grouping, self.currency) for row in rows]

@@ -7,9 +7,12 @@ a year of metrics reads thousands of rows instead of a million.
 What is counted: every audit row except replayed calls (AuditEntry.replayed: the answer was a
 stored result; the work happened once, in the original call), the envelopes of calls that
 fan out into audited inner calls (ENVELOPE_TOOLS), and the records of one-off migrations
-(via NOT_COUNTED_VIA). saved_ms sums max(0, baseline_ms -
-duration_ms) over the successful counted rows, with the baselines of roi_baseline; changing
-a baseline recomputes that tool's rows (rebuild()).
+(via NOT_COUNTED_VIA), which are counted apart (level MIGRATION_DAY) so that a report can say
+how many it left out. saved_ms sums max(0, baseline_ms - duration_ms) over the successful
+counted rows, with the baseline in force on the row's UTC day (roi_baseline is a history: each
+row from its effective_from until the tool's next row). A baseline change recomputes that
+tool's rows from the first day it affects on (rebuild(tools, since)); the days before keep
+their figures.
 
 How it stays exact and current: new audit rows are counted by fold(), which every metrics
 query runs first, in its transaction, and a scheduled task runs every minute, so a query
@@ -41,77 +44,38 @@ also when a baseline changes afterwards (they stay priced with the baselines of 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
 from django.db import connection, transaction
 
-from core.audit.models import AuditEntry
 from core.db import write_slot
 from core.dialect import PostgreSQL, SQLite, dialect, quote_literal
-from core.roi.models import Baseline, Horizon, Pending, Usage, Watermark
+from core.roi import rollup_sql as sql
+from core.roi.models import Horizon
+from core.roi.rollup_sql import (  # noqa: F401 (the tables and rules, also as rollup.<name>)
+    AUDIT,
+    BASELINE,
+    COUNTED_LEVELS,
+    DAY,
+    ENVELOPE_TOOLS,
+    HORIZON,
+    MIGRATION_DAY,
+    NOT_COUNTED_VIA,
+    PENDING,
+    TOOL_DAY,
+    TOOL_MONTH,
+    USAGE,
+    WATERMARK,
+)
 
 log = logging.getLogger(__name__)
 
-# Tools whose call only wraps other audited calls: counting them as well would count the work
-# twice. ax_bulk_import audits each imported record as import.<type>.
-ENVELOPE_TOOLS = ("ax_batch_operations", "ax_bulk_import")
-
-# Audit rows of records a one-off migration imported (ax_bulk_import with roi false): real
-# work of the hub, but not manual work it saves again and again.
-NOT_COUNTED_VIA = "migration"
-
-AUDIT = AuditEntry._meta.db_table
-USAGE = Usage._meta.db_table
-BASELINE = Baseline._meta.db_table
-WATERMARK = Watermark._meta.db_table
-PENDING = Pending._meta.db_table
-HORIZON = Horizon._meta.db_table
-KEY = "level, period_start, tool, user_pk, username, department"
-TOTALS = ("operations", "successful", "saved_ms")
 PREFIX = "roi_rollup_"
-TOOL_DAY, TOOL_MONTH, DAY = Usage.Level.TOOL_DAY.value, Usage.Level.TOOL_MONTH.value, Usage.Level.DAY.value
-ALL_LEVELS = (TOOL_DAY, TOOL_MONTH, DAY)
 FOLD_LOCK = 7_606_001  # PostgreSQL advisory lock: one fold at a time
-
-
-@dataclass(frozen=True)
-class _Names:
-    """The tables, quoted through the connection, and the rollup's insert column list."""
-
-    audit: str
-    usage: str
-    baseline: str
-    watermark: str
-    pending: str
-    horizon: str
-    insert: str  # INSERT INTO usage (key..., totals...)
-    add: str  # ON CONFLICT (key) DO UPDATE SET of an upsert that adds
-
-
-@functools.cache
-def _names() -> _Names:
-    quote = connection.ops.quote_name
-    usage = quote(USAGE)
-    return _Names(audit=quote(AUDIT), usage=usage, baseline=quote(BASELINE), watermark=quote(WATERMARK),
-                  pending=quote(PENDING), horizon=quote(HORIZON),
-                  insert=f"INSERT INTO {usage} ({KEY}, {', '.join(TOTALS)})",
-                  add=f"ON CONFLICT ({KEY}) DO UPDATE SET {dialect().add_excluded(usage, TOTALS)}")
-
-
-def _counted(row: str) -> str:
-    return (f"NOT {row}.replayed AND {row}.tool NOT IN ({', '.join(map(quote_literal, ENVELOPE_TOOLS))}) "
-            f"AND {row}.via <> {quote_literal(NOT_COUNTED_VIA)}")
-
-
-def _saved(row: str, baseline_seconds: str) -> str:
-    return (f"CASE WHEN {row}.success THEN {dialect().greatest}(0, {baseline_seconds} * 1000 - {row}.duration_ms) "
-            "ELSE 0 END")
 
 
 def _slot() -> AbstractContextManager:
@@ -129,29 +93,34 @@ def write_transaction() -> Iterator[None]:
 
 # --- Counting audit rows in bulk: fold and rebuild.
 
-def _count_sql(source: str, *, levels: tuple[str, ...] = ALL_LEVELS, add: bool) -> str:
+def _count_sql(source: str, *, levels: tuple[str, ...] = COUNTED_LEVELS, add: bool) -> str:
     """INSERT of the given levels' rows, aggregated from `source`: a FROM clause (with its
-    WHERE) exposing the audit columns as `a` and the baseline as `b`. add=True adds to
-    existing rows; add=False expects none."""
-    d, n = dialect(), _names()
-    shapes = {TOOL_DAY: (d.utc_day("a.created"), "a.tool", "2, 3, 4, 5, 6"),
-              TOOL_MONTH: (d.utc_month("a.created"), "a.tool", "2, 3, 4, 5, 6"),
-              DAY: (d.utc_day("a.created"), "''", "2, 4, 5, 6")}
+    WHERE) exposing the audit columns as `a`, from _audit_source(). Its parameters repeat once
+    per level. The per-day level (TOOL_DAY) also writes the MIGRATION_DAY rows, from the same
+    scan. add=True adds to existing rows; add=False expects none."""
+    d, n = dialect(), sql.names()
+    saved = sql.saved("a", _strategy().bulk_seconds("a"))
+    migration = f"a.via = {quote_literal(NOT_COUNTED_VIA)}"
+    shapes = {
+        TOOL_DAY: (f"CASE WHEN {migration} THEN '{MIGRATION_DAY}' ELSE '{TOOL_DAY}' END", d.utc_day("a.created"),
+                   "a.tool", "1, 2, 3, 4, 5, 6", sql.operation("a"), f"CASE WHEN {migration} THEN 0 ELSE {saved} END"),
+        TOOL_MONTH: (f"'{TOOL_MONTH}'", d.utc_month("a.created"), "a.tool", "2, 3, 4, 5, 6", sql.counted("a"), saved),
+        DAY: (f"'{DAY}'", d.utc_day("a.created"), "''", "2, 4, 5, 6", sql.counted("a"), saved),
+    }
     parts = []
     for level in levels:
-        start, tool, group = shapes[level]
+        name, start, tool, group, rows, sums = shapes[level]
         parts.append(
-            f"SELECT '{level}', {start}, {tool}, COALESCE(a.user_id, 0), a.username, a.department, COUNT(*), "
-            f"SUM(CASE WHEN a.success THEN 1 ELSE 0 END), SUM({_saved('a', 'COALESCE(b.seconds, 0)')}) "
-            f"FROM {source} GROUP BY {group}")
+            f"SELECT {name}, {start}, {tool}, COALESCE(a.user_id, 0), a.username, a.department, COUNT(*), "
+            f"SUM(CASE WHEN a.success THEN 1 ELSE 0 END), SUM({sums}) FROM {source} AND {rows} GROUP BY {group}")
     # Rows in key order: concurrent writers of the rollup then lock its rows in the same order.
     upsert = f" ORDER BY 1, 2, 3, 4, 5, 6 {n.add}" if add else ""
     return f"{n.insert} SELECT * FROM ({' UNION ALL '.join(parts)}) x WHERE 1 = 1{upsert}"
 
 
-def _audit_source(where: str) -> str:
-    n = _names()
-    return f"{n.audit} a LEFT JOIN {n.baseline} b ON b.tool = a.tool WHERE {_counted('a')} AND {where}"
+def _audit_source(where: str, source: str = "") -> str:
+    """FROM (and WHERE) of the operations among the audit rows (or `source`, a query of them)."""
+    return f"{source or sql.names().audit} a {_strategy().bulk_join('a')} WHERE {sql.operation('a')} AND {where}"
 
 
 def fold() -> None:
@@ -160,64 +129,57 @@ def fold() -> None:
         _strategy().fold(cursor)
 
 
-def rebuild(tools: Iterable[str] | None = None) -> None:
-    """Recompute the rollup from the audit rows: of `tools` (after a baseline change), or all."""
+def rebuild(tools: Iterable[str] | None = None, since: date | None = None) -> None:
+    """Recompute the rollup from the audit rows: of `tools` (after a baseline change), or all;
+    of the days from `since` on (the first day a baseline change affects), or all days."""
     with write_transaction(), connection.cursor() as cursor:
-        _rebuild(cursor, None if tools is None else sorted(set(tools)))
+        _rebuild(cursor, None if tools is None else sorted(set(tools)), since)
 
 
-def _rebuild(cursor, tools: list[str] | None) -> None:
+def _rebuild(cursor, tools: list[str] | None, since: date | None = None) -> None:
+    """Recount the per-day rows from the audit rows (one scan), then sum the month and all-tools
+    rows from the per-day rows. A rebuild from a day within a month sums that month again from
+    all its per-day rows: those before the day were kept, the later ones recounted."""
     if tools is not None and not tools:
         return
-    n = _names()
-    horizon = current_horizon()
-    where, params = _strategy().recount(cursor, whole=tools is None and horizon is None, tools=tools)
-    recounted, recounted_params = "1 = 1", []
-    if horizon is not None:
-        # Only the days from the horizon on: earlier days have no audit rows left to count.
+    n = sql.names()
+    # Never before the horizon: earlier days have no audit rows left to count.
+    start = max((day for day in (since, current_horizon()) if day is not None), default=None)
+    where, params = _strategy().recount(cursor, whole=tools is None and start is None, tools=tools)
+    only, only_params = "", []
+    if tools is not None:
+        only, only_params = f" AND tool IN ({', '.join(['%s'] * len(tools))})", list(tools)
+        where += f" AND a.tool IN ({', '.join(['%s'] * len(tools))})"
+        params = [*params, *tools]
+    days, months, bound_days, bound_months = "", "", [], []
+    if start is not None:
         where += " AND a.created >= %s"
-        params = [*params, connection.ops.adapt_datetimefield_value(datetime.combine(horizon, time.min, tzinfo=UTC))]
-        recounted = (f"((level IN ('{TOOL_DAY}', '{DAY}') AND period_start >= %s) "
-                     f"OR (level = '{TOOL_MONTH}' AND period_start >= %s))")
-        recounted_params = [_date(horizon), _date(horizon.replace(day=1))]
-    if tools is None:
-        cursor.execute(f"DELETE FROM {n.usage} WHERE {recounted}", recounted_params)
-        cursor.execute(_count_sql(_audit_source(where), add=False), params * 3)
-        _add_frozen_part_of_month(cursor, horizon, [])
-        return
-    marks = ", ".join(["%s"] * len(tools))
-    cursor.execute(f"DELETE FROM {n.usage} WHERE level IN ('{TOOL_DAY}', '{TOOL_MONTH}') AND tool IN ({marks}) "
-                   f"AND {recounted}", tools + recounted_params)
-    cursor.execute(_count_sql(_audit_source(f"{where} AND a.tool IN ({marks})"), levels=(TOOL_DAY, TOOL_MONTH),
-                              add=False), (params + tools) * 2)
-    _add_frozen_part_of_month(cursor, horizon, tools)
-    # The all-tools level is summed again from the tool level: simpler than patching it, and
-    # a baseline change is rare.
-    since, since_params = ("", []) if horizon is None else (" AND period_start >= %s", [_date(horizon)])
-    cursor.execute(f"DELETE FROM {n.usage} WHERE level = '{DAY}'{since}", since_params)
+        params = [*params, connection.ops.adapt_datetimefield_value(datetime.combine(start, time.min, tzinfo=UTC))]
+        days, bound_days = " AND period_start >= %s", [_date(start)]
+        months, bound_months = " AND period_start >= %s", [_date(start.replace(day=1))]
+    per_day = f"level IN ('{TOOL_DAY}', '{MIGRATION_DAY}')"
+    cursor.execute(f"DELETE FROM {n.usage} WHERE {per_day}{only}{days}", only_params + bound_days)
+    cursor.execute(f"DELETE FROM {n.usage} WHERE level = '{TOOL_MONTH}'{only}{months}", only_params + bound_months)
+    # The all-tools level is summed again from the tool level, all tools: simpler than patching it.
+    cursor.execute(f"DELETE FROM {n.usage} WHERE level = '{DAY}'{days}", bound_days)
+    cursor.execute(_count_sql(_audit_source(where), levels=(TOOL_DAY,), add=False), params)
+    cursor.execute(
+        f"{n.insert} SELECT '{TOOL_MONTH}', {_month_of('period_start')}, tool, user_pk, username, department, "
+        f"SUM(operations), SUM(successful), SUM(saved_ms) FROM {n.usage} WHERE level = '{TOOL_DAY}'{only}{months} "
+        f"GROUP BY 2, 3, 4, 5, 6", only_params + bound_months)
     cursor.execute(
         f"{n.insert} SELECT '{DAY}', period_start, '', user_pk, username, department, SUM(operations), "
-        f"SUM(successful), SUM(saved_ms) FROM {n.usage} WHERE level = '{TOOL_DAY}'{since} GROUP BY 2, 4, 5, 6",
-        since_params)
+        f"SUM(successful), SUM(saved_ms) FROM {n.usage} WHERE level = '{TOOL_DAY}'{days} GROUP BY 2, 4, 5, 6",
+        bound_days)
+
+
+def _month_of(column: str) -> str:
+    """SQL: the first day of the month of a date column (the UTC month of a UTC day)."""
+    return dialect().utc_month(column)
 
 
 def _date(day: date):
     return connection.ops.adapt_datefield_value(day)
-
-
-def _add_frozen_part_of_month(cursor, horizon: date | None, tools: list[str]) -> None:
-    """A horizon within a month: that month's rows were recounted from the horizon on; add the
-    days before it, from their per-day rows, which the rebuild kept."""
-    if horizon is None or horizon.day == 1:
-        return
-    n = _names()
-    month = horizon.replace(day=1)
-    only = f" AND tool IN ({', '.join(['%s'] * len(tools))})" if tools else ""
-    cursor.execute(
-        f"{n.insert} SELECT '{TOOL_MONTH}', %s, tool, user_pk, username, department, SUM(operations), "
-        f"SUM(successful), SUM(saved_ms) FROM {n.usage} WHERE level = '{TOOL_DAY}' AND period_start >= %s "
-        f"AND period_start < %s{only} GROUP BY 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6 {n.add}",
-        [_date(month), _date(month), _date(horizon), *tools])
 
 
 # --- Audit retention: the days whose audit rows are pruned keep their figures.
@@ -244,45 +206,30 @@ def freeze_before(day: date) -> date:
 # --- Per database: which audit rows are new, and the triggers for rows updated or deleted
 # after they were counted (both), and for queueing new rows (PostgreSQL).
 
-def _add_row(row: str) -> str:
-    """SQL (SQLite trigger body): count one audit row in."""
-    d, n = dialect(), _names()
-    baseline = f"COALESCE((SELECT b.seconds FROM {n.baseline} b WHERE b.tool = {row}.tool), 0)"
-    day, month = d.utc_day(row + ".created"), d.utc_month(row + ".created")
-    rest = (f"COALESCE({row}.user_id, 0), {row}.username, {row}.department, 1, "
-            f"CASE WHEN {row}.success THEN 1 ELSE 0 END, {_saved(row, baseline)}")
-    return (f"{n.insert} VALUES ('{DAY}', {day}, '', {rest}), ('{TOOL_DAY}', {day}, {row}.tool, {rest}), "
-            f"('{TOOL_MONTH}', {month}, {row}.tool, {rest}) {n.add};")
-
-
-def _remove_row(row: str) -> str:
-    """SQL (SQLite trigger body): count one audit row out."""
-    # An UPDATE, never an upsert: when the rollup was emptied first (a test database flush
-    # deletes table by table), un-counting finds nothing instead of leaving negative rows.
-    d, n = dialect(), _names()
-    baseline = f"COALESCE((SELECT b.seconds FROM {n.baseline} b WHERE b.tool = {row}.tool), 0)"
-    day, month = d.utc_day(row + ".created"), d.utc_month(row + ".created")
-    return (f"UPDATE {n.usage} SET operations = operations - 1, "
-            f"successful = successful - (CASE WHEN {row}.success THEN 1 ELSE 0 END), "
-            f"saved_ms = saved_ms - ({_saved(row, baseline)}) "
-            f"WHERE user_pk = COALESCE({row}.user_id, 0) AND username = {row}.username "
-            f"AND department = {row}.department AND ((level = '{TOOL_DAY}' AND period_start = {day} "
-            f"AND tool = {row}.tool) OR (level = '{TOOL_MONTH}' AND period_start = {month} AND tool = {row}.tool) "
-            f"OR (level = '{DAY}' AND period_start = {day} AND tool = ''));")
-
-
 class _Watermark:
     """SQLite: the new audit rows are those above a watermark id (see the module docstring)."""
 
     suffixes = ("del", "del_frozen", "upd_old", "upd_new")
 
+    # Counting many rows, each looks its baseline up by the (tool, effective_from) index: on
+    # SQLite that is about as fast as the join of one baseline per tool was, where joining the
+    # periods (a window-function subquery) made a rebuild of a year four times slower.
+    @staticmethod
+    def bulk_join(row: str) -> str:
+        return ""
+
+    @staticmethod
+    def bulk_seconds(row: str) -> str:
+        return sql.in_force(row)
+
     def fold(self, cursor) -> int:
         """Count the audit rows above the watermark and raise it. Returns the watermark."""
-        cursor.execute(f"SELECT audit_id FROM {_names().watermark} WHERE id = 1")
+        cursor.execute(f"SELECT audit_id FROM {sql.names().watermark} WHERE id = 1")
         row = cursor.fetchone()
         done, newest = (row[0] if row else 0), self._newest(cursor)
         if newest > done:
-            cursor.execute(_count_sql(_audit_source("a.id > %s AND a.id <= %s"), add=True), [done, newest] * 3)
+            cursor.execute(_count_sql(_audit_source("a.id > %s AND a.id <= %s"), add=True),
+                           [done, newest] * len(COUNTED_LEVELS))
             self._set(cursor, newest)
         return max(done, newest)
 
@@ -298,36 +245,36 @@ class _Watermark:
 
     @staticmethod
     def _newest(cursor) -> int:
-        cursor.execute(f"SELECT MAX(id) FROM {_names().audit}")
+        cursor.execute(f"SELECT MAX(id) FROM {sql.names().audit}")
         return cursor.fetchone()[0] or 0
 
     @staticmethod
     def _set(cursor, audit_id: int) -> None:
-        n = _names()
+        n = sql.names()
         cursor.execute(f"UPDATE {n.watermark} SET audit_id = %s WHERE id = 1", [audit_id])
         if cursor.rowcount == 0:
             cursor.execute(f"INSERT INTO {n.watermark} (id, audit_id) VALUES (1, %s)", [audit_id])
 
     def statements(self, name: str) -> list[str]:
-        d, n = dialect(), _names()
+        d, n = dialect(), sql.names()
 
         def counted(row: str) -> str:  # and at or below the watermark: rows above it are fold()'s
-            return f"{_counted(row)} AND {row}.id <= (SELECT w.audit_id FROM {n.watermark} w WHERE w.id = 1)"
+            return f"{sql.operation(row)} AND {row}.id <= (SELECT w.audit_id FROM {n.watermark} w WHERE w.id = 1)"
 
         def frozen(row: str) -> str:  # a day before the horizon: its audit rows are being pruned
             return f"{d.utc_day(row + '.created')} < COALESCE((SELECT h.day FROM {n.horizon} h WHERE h.id = 1), '')"
 
         return [
             f"CREATE TRIGGER {name}_del AFTER DELETE ON {n.audit} WHEN {counted('OLD')} AND NOT {frozen('OLD')} "
-            f"BEGIN {_remove_row('OLD')} END",
+            f"BEGIN {sql.remove_row('OLD')} END",
             # A row of a frozen day that fold() has not counted yet: counted as it goes.
-            f"CREATE TRIGGER {name}_del_frozen AFTER DELETE ON {n.audit} WHEN {_counted('OLD')} "
+            f"CREATE TRIGGER {name}_del_frozen AFTER DELETE ON {n.audit} WHEN {sql.operation('OLD')} "
             f"AND OLD.id > COALESCE((SELECT w.audit_id FROM {n.watermark} w WHERE w.id = 1), 0) AND {frozen('OLD')} "
-            f"BEGIN {_add_row('OLD')} END",
+            f"BEGIN {sql.add_row('OLD')} END",
             f"CREATE TRIGGER {name}_upd_old AFTER UPDATE ON {n.audit} WHEN {counted('OLD')} "
-            f"BEGIN {_remove_row('OLD')} END",
+            f"BEGIN {sql.remove_row('OLD')} END",
             f"CREATE TRIGGER {name}_upd_new AFTER UPDATE ON {n.audit} WHEN {counted('NEW')} "
-            f"BEGIN {_add_row('NEW')} END",
+            f"BEGIN {sql.add_row('NEW')} END",
         ]
 
     def reset(self, cursor) -> None:
@@ -339,35 +286,47 @@ class _Queue:
 
     suffixes = ("ins", "chg", "trunc")
 
+    # Counting many rows, PostgreSQL joins the baseline periods once (a hash join) rather than
+    # looking the baseline up row by row.
+    @staticmethod
+    def bulk_join(row: str) -> str:
+        day = dialect().utc_day(f"{row}.created")
+        return (f"LEFT JOIN {sql.periods()} b ON b.tool = {row}.tool AND b.since <= {day} "
+                f"AND (b.until IS NULL OR {day} < b.until)")
+
+    @staticmethod
+    def bulk_seconds(row: str) -> str:
+        return "COALESCE(b.seconds, 0)"
+
     def fold(self, cursor) -> None:
         """Count the queued audit rows, taking them off the queue, in one statement."""
-        n = _names()
+        n = sql.names()
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FOLD_LOCK])
         # Waits for a rebuild to commit; the next statement then reads the baselines it left.
         cursor.execute(f"LOCK TABLE {n.usage} IN ROW EXCLUSIVE MODE")
-        source = f"queued a LEFT JOIN {n.baseline} b ON b.tool = a.tool WHERE 1 = 1"
         cursor.execute(
             f"WITH taken AS (DELETE FROM {n.pending} RETURNING audit_id), "
-            f"queued AS (SELECT a.* FROM {n.audit} a JOIN taken t ON t.audit_id = a.id WHERE {_counted('a')}) "
-            + _count_sql(source, add=True))
+            f"queued AS (SELECT a.* FROM {n.audit} a JOIN taken t ON t.audit_id = a.id) "
+            + _count_sql(_audit_source("1 = 1", source="queued"), add=True))
 
     def recount(self, cursor, *, whole: bool, tools: list[str] | None) -> tuple[str, list]:
         # Folds and the update/delete triggers wait until the rebuild commits; audit inserts
         # only queue, and queued rows are the fold's, not the rebuild's.
-        n = _names()
+        n = sql.names()
         cursor.execute(f"LOCK TABLE {n.usage} IN SHARE ROW EXCLUSIVE MODE")
         return f"NOT EXISTS (SELECT 1 FROM {n.pending} p WHERE p.audit_id = a.id)", []
 
     def statements(self, name: str) -> list[str]:
-        d, n = dialect(), _names()
-        columns = ("created", "tool", "user_id", "username", "department", "success", "replayed", "duration_ms")
+        d, n = dialect(), sql.names()
+        columns = ("created", "tool", "user_id", "username", "department", "success", "replayed", "duration_ms",
+                   "via")
         old, new = (", ".join(f"{row}.{c}" for c in columns) for row in ("OLD", "NEW"))
         return [
             # Counts or un-counts one row directly. ROW EXCLUSIVE before reading the baseline: a
             # rebuild holds SHARE ROW EXCLUSIVE while it recounts, so this either finishes before
             # the rebuild reads the audit rows or reads the baseline after the rebuild committed.
             f"""CREATE FUNCTION {name}_apply(p_created timestamptz, p_tool text, p_user_id bigint, p_username text,
-    p_department text, p_success boolean, p_replayed boolean, p_duration_ms bigint, p_sign integer)
+    p_department text, p_success boolean, p_replayed boolean, p_duration_ms bigint, p_via text, p_sign integer)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     v_day date := {d.utc_day("p_created")};
@@ -379,9 +338,23 @@ BEGIN
         RETURN;
     END IF;
     LOCK TABLE {n.usage} IN ROW EXCLUSIVE MODE;
+    IF p_via = {quote_literal(NOT_COUNTED_VIA)} THEN
+        -- A record of a one-off migration: counted apart, saving nothing.
+        IF p_sign > 0 THEN
+            {n.insert} VALUES
+                ('{MIGRATION_DAY}', v_day, p_tool, COALESCE(p_user_id, 0), p_username, p_department, 1, v_ok, 0)
+            {n.add};
+        ELSE
+            UPDATE {n.usage} SET operations = operations - 1, successful = successful - v_ok
+            WHERE user_pk = COALESCE(p_user_id, 0) AND username = p_username AND department = p_department
+              AND level = '{MIGRATION_DAY}' AND period_start = v_day AND tool = p_tool;
+        END IF;
+        RETURN;
+    END IF;
     IF p_success THEN
-        v_saved := GREATEST(0, COALESCE((SELECT b.seconds FROM {n.baseline} b WHERE b.tool = p_tool), 0)::bigint
-                               * 1000 - p_duration_ms);
+        v_saved := GREATEST(0, COALESCE((SELECT b.seconds FROM {n.baseline} b WHERE b.tool = p_tool
+                                         AND b.effective_from <= v_day ORDER BY b.effective_from DESC LIMIT 1),
+                                        0)::bigint * 1000 - p_duration_ms);
     END IF;
     IF p_sign > 0 THEN
         {n.insert} VALUES
@@ -426,7 +399,7 @@ BEGIN
     IF TG_OP = 'UPDATE' THEN
         IF NOT v_queued THEN
             PERFORM {name}_apply({new}, 1);
-        ELSIF {_counted('NEW')} THEN
+        ELSIF {sql.operation('NEW')} THEN
             INSERT INTO {n.pending} (audit_id) VALUES (NEW.id);
         END IF;
     END IF;
@@ -438,7 +411,7 @@ BEGIN
     DELETE FROM {n.pending};
     RETURN NULL;
 END $$""",
-            f"CREATE TRIGGER {name}_ins AFTER INSERT ON {n.audit} FOR EACH ROW WHEN ({_counted('NEW')}) "
+            f"CREATE TRIGGER {name}_ins AFTER INSERT ON {n.audit} FOR EACH ROW WHEN ({sql.operation('NEW')}) "
             f"EXECUTE FUNCTION {name}_queue()",
             f"CREATE TRIGGER {name}_chg AFTER UPDATE OR DELETE ON {n.audit} FOR EACH ROW "
             f"EXECUTE FUNCTION {name}_change()",
@@ -448,7 +421,7 @@ END $$""",
 
     def reset(self, cursor) -> None:
         # Without the triggers, nothing queued is to be trusted: the rebuild counts it all.
-        cursor.execute(f"DELETE FROM {_names().pending}")
+        cursor.execute(f"DELETE FROM {sql.names().pending}")
 
 
 _STRATEGIES: dict[type, _Watermark | _Queue] = {SQLite: _Watermark(), PostgreSQL: _Queue()}

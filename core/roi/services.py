@@ -1,33 +1,33 @@
 """ROI metrics for a date range, from the usage rollup (see rollup.py and README "ROI metrics").
 
-For the counted operations of the range (every audit row except replayed calls and batch or
-import envelopes):
+For the counted operations of the range (every audit row except replayed calls, batch or
+import envelopes, and the records of one-off migrations, which are reported apart):
     time_saved = max(0, baseline - duration)            successful operations only
     cost_saved = time_saved in hours x hourly rate      the user's, else the department's,
                                                         else ROI_DEFAULT_HOURLY_RATE
-The database sums operations and milliseconds saved per tool, user and department; rates
-are applied to those sums, exactly, and each figure is rounded once at the end.
+with the baseline and the rates in force on the operation's UTC day (core/roi/history.py).
+The database sums operations, milliseconds saved and milliseconds x rate in cents per tool,
+user and department, exactly; each figure is rounded once at the end.
 """
 
 from __future__ import annotations
 
 import operator
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import reduce
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.db.models import BigIntegerField, Case, F, Q, Sum, Value, When
+from django.db.models import BigIntegerField, F, Q, Sum
 
-from core.accounts.models import Department, Profile
-from core.db import write_slot
+from core.accounts.models import Department
 from core.errors import ToolError
 from core.roi import rollup
 from core.roi.figures import ENTITY_GROUPINGS, GROUPINGS, PERIOD_GROUPINGS, Figures, Metrics, Row
-from core.roi.models import Baseline, Usage
+from core.roi.history import Rates, baselines_on, rate_history
+from core.roi.models import Usage
 
 # Three years, whichever three: 3 x 365 days plus a leap day.
 MAX_RANGE_DAYS = 3 * 365 + 1
@@ -63,83 +63,61 @@ def parse_range(date_from: date | str, date_to: date | str) -> tuple[date, date]
     return start, end
 
 
-def to_cents(rate: Decimal | int | str, what: str = "hourly rate") -> int:
-    cents = Decimal(str(rate)) * 100
-    if not cents.is_finite() or cents < 0 or cents != cents.to_integral_value():
-        raise ImproperlyConfigured(f"{what} must be a non-negative amount with at most two decimals, got {rate!r}")
-    return int(cents)
-
-
-@dataclass(frozen=True)
-class Rates:
-    """Hourly rates in cents: per user id, per department code, and the default."""
-
-    users: dict[int, int]
-    departments: dict[str, int]
-    default: int
-
-    def cents(self, user_pk: int, department: str) -> int:
-        if user_pk in self.users:
-            return self.users[user_pk]
-        return self.departments.get(department, self.default)
-
-    def expression(self) -> Case:
-        """The same resolution in SQL, over Usage's user_pk and department: one branch per
-        distinct rate, so it stays short however many users have their own."""
-        users: dict[int, list[int]] = {}
-        for pk, cents in self.users.items():
-            users.setdefault(cents, []).append(pk)
-        departments: dict[int, list[str]] = {}
-        for code, cents in self.departments.items():
-            departments.setdefault(cents, []).append(code)
-        return Case(*(When(user_pk__in=sorted(pks), then=Value(cents)) for cents, pks in sorted(users.items())),
-                    *(When(department__in=sorted(codes), then=Value(cents))
-                      for cents, codes in sorted(departments.items())),
-                    default=Value(self.default), output_field=BigIntegerField())
-
-
-def current_rates() -> Rates:
-    users = Profile.objects.filter(hourly_rate__isnull=False).values_list("user_id", "hourly_rate")
-    departments = Department.objects.filter(hourly_rate__isnull=False).values_list("code", "hourly_rate")
-    return Rates(users={pk: to_cents(rate) for pk, rate in users},
-                 departments={code: to_cents(rate) for code, rate in departments},
-                 default=to_cents(settings.ROI_DEFAULT_HOURLY_RATE, "ROI_DEFAULT_HOURLY_RATE"))
-
-
-def _month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
 def _next_month(day: date) -> date:
     return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
-def _split(start: date, end: date) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
-    """The whole months within [start, end] (first days of the first and last), and the days
-    outside them: whole months are read from the month level, a few rows per user and tool."""
-    first = start if start.day == 1 else _next_month(start)
-    after = _next_month(end) if _next_month(end) - timedelta(days=1) == end else _month_start(end)
-    if first >= after:
-        return None, [(start, end)]
-    days = []
-    if start < first:
-        days.append((start, first - timedelta(days=1)))
-    if after <= end:
-        days.append((after, end))
-    return (first, _month_start(after - timedelta(days=1))), days
+def _split(start: date, end: date) -> tuple[list[date], list[tuple[date, date]]]:
+    """The whole months within [start, end] (their first days), and the spans of days outside
+    them: whole months are read from the month level, a few rows per user and tool."""
+    months: list[date] = []
+    days: list[tuple[date, date]] = []
+    day = start
+    while day <= end:
+        month_end = _next_month(day) - timedelta(days=1)
+        if day.day == 1 and month_end <= end:
+            months.append(day)
+        elif days and days[-1][1] == day - timedelta(days=1):
+            days[-1] = (days[-1][0], min(month_end, end))
+        else:
+            days.append((day, min(month_end, end)))
+        day = month_end + timedelta(days=1)
+    return months, days
 
 
-def _sums(queryset, *keys: str):
-    return (queryset.values(*keys).order_by()
-            .annotate(ops=Sum("operations"), ok=Sum("successful"), saved=Sum("saved_ms")))
+def _units(rates: Rates) -> Sum:
+    """Cost units of Usage rows: saved ms x the rate in cents in force on the row's period, both
+    integers, so the sum is exact on SQLite and PostgreSQL alike."""
+    return Sum(F("saved_ms") * rates.expression(), output_field=BigIntegerField())
 
 
-def _entity_rows(start: date, end: date):
+def _entity_rows(start: date, end: date, rates: Rates) -> Iterator[dict]:
+    """Sums per tool, user and department (a key may come more than once: callers add them up)."""
     months, days = _split(start, end)
-    parts = [Q(level=Usage.Level.TOOL_DAY, period_start__range=span) for span in days]
-    if months:
-        parts.append(Q(level=Usage.Level.TOOL_MONTH, period_start__range=months))
-    return _sums(Usage.objects.filter(reduce(operator.or_, parts)), "tool", "user_pk", "username", "department")
+    split = rates.split_months(start, end)
+    plain = [Q(level=Usage.Level.TOOL_DAY, period_start__range=span) for span in days]
+    if whole := [month for month in months if month not in split]:
+        plain.append(Q(level=Usage.Level.TOOL_MONTH, period_start__in=whole))
+    queries = [reduce(operator.or_, plain)] if plain else []
+    for month in (month for month in months if month in split):
+        # In a month where some rates change after its first day, the operations of those users
+        # and departments are read per day, to be priced with each day's rate; the rest per
+        # month. Each its own query: in one OR with the others SQLite would scan the table.
+        users, departments = split[month]
+        changing = Q(user_pk__in=sorted(users)) | Q(department__in=sorted(departments))
+        queries.append(Q(level=Usage.Level.TOOL_MONTH, period_start=month) & ~changing)
+        days_of_month = (month, _next_month(month) - timedelta(days=1))
+        queries.append(Q(level=Usage.Level.TOOL_DAY, period_start__range=days_of_month) & changing)
+    for where in queries:
+        yield from (Usage.objects.filter(where).values("tool", "user_pk", "username", "department").order_by()
+                    .annotate(ops=Sum("operations"), ok=Sum("successful"), saved=Sum("saved_ms"), units=_units(rates)))
+
+
+def _excluded(start: date, end: date) -> dict[str, int]:
+    """Operations of the range ROI leaves out, by reason: records of one-off migrations."""
+    migrated = (Usage.objects.filter(level=Usage.Level.MIGRATION_DAY, period_start__range=(start, end))
+                .aggregate(ops=Sum("operations"))["ops"])
+    return {"migration": int(migrated or 0)}
 
 
 def _period_key(grouping: str, day: date) -> tuple[str, date]:
@@ -158,11 +136,9 @@ def _period_rows(grouping: str, start: date, end: date, rates: Rates) -> list[Ro
         key, first = _period_key(grouping, day)
         rows.setdefault(key, Row(key, start=first))
         day += timedelta(days=1)
-    # Per day, with the cost summed in the database: saved ms x the row's rate in cents, both
-    # integers, so the sum is exact on SQLite and PostgreSQL alike.
     days = (Usage.objects.filter(level=Usage.Level.DAY, period_start__range=(start, end)).values("period_start")
             .order_by().annotate(ops=Sum("operations"), ok=Sum("successful"), saved=Sum("saved_ms"),
-                                 units=Sum(F("saved_ms") * rates.expression(), output_field=BigIntegerField())))
+                                 units=_units(rates)))
     for s in days:
         key, _first = _period_key(grouping, s["period_start"])
         figures = rows[key].figures
@@ -204,17 +180,16 @@ def previous_period(start: date, end: date) -> Metrics | None:
 
 
 def _metrics(start: date, end: date, group_by: str) -> Metrics:
-    rates = current_rates()
-    baselines = dict(Baseline.objects.values_list("tool", "seconds"))
+    rates = rate_history()
+    baselines = baselines_on(end)
     names = dict(Department.objects.values_list("code", "name"))
     total = Figures()
     entities: dict[str, dict[str | None, Row]] = {g: {} for g in ENTITY_GROUPINGS}
-    for s in _entity_rows(start, end):
-        ops, ok, saved = int(s["ops"]), int(s["ok"]), int(s["saved"])
+    for s in _entity_rows(start, end, rates):
+        ops = int(s["ops"])
         if not ops:
             continue  # only un-counted rows (audit rows deleted) left in this group
-        figures = Figures()
-        figures.add(ops, ok, saved, rates.cents(s["user_pk"], s["department"]))
+        figures = Figures(ops, int(s["ok"]), int(s["saved"]), int(s["units"]))
         total.merge(figures)
         tool, user, department = s["tool"], s["username"] or None, s["department"] or None
         entities["tool"].setdefault(tool, Row(tool, baseline_sec=baselines.get(tool))).figures.merge(figures)
@@ -225,25 +200,5 @@ def _metrics(start: date, end: date, group_by: str) -> Metrics:
     if group_by in PERIOD_GROUPINGS:
         groups[group_by] = _period_rows(group_by, start, end, rates)
     return Metrics(date_from=start, date_to=end, group_by=group_by, currency=settings.ROI_CURRENCY,
-                   default_hourly_rate=Decimal(rates.default).scaleb(-2), total=total, groups=groups)
-
-
-def set_baseline(tool: str, seconds: int, note: str | None = None) -> tuple[Baseline, bool]:
-    """Create or change the baseline of `tool` (the name as audited); returns it and whether it
-    is new. Saving it recomputes that tool's figures (core/roi/signals.py)."""
-    tool = tool.strip()
-    if not tool:
-        raise ToolError("MISSING_FIELD", "tool must not be blank", field="tool")
-    baseline = Baseline.objects.filter(tool=tool).first()
-    created = baseline is None
-    if created:
-        baseline = Baseline(tool=tool, seconds=seconds, note=note or "")
-    elif baseline.seconds == seconds and (note is None or baseline.note == note):
-        return baseline, False
-    else:
-        baseline.seconds = seconds
-        if note is not None:
-            baseline.note = note
-    with write_slot():
-        baseline.save()
-    return baseline, created
+                   default_hourly_rate=Decimal(rates.default).scaleb(-2), total=total, groups=groups,
+                   excluded=_excluded(start, end))

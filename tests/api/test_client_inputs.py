@@ -249,6 +249,11 @@ def test_fractions_go_through_every_tool_and_money_comes_back_exact(way_in, erp)
     ok("ax_get_roi_metrics", {"date_from": "2026-01-01", "date_to": "2026-12-31"})
     baseline = ok("ax_set_roi_baseline", {"tool": f"import.test{tag}", "seconds": D("30.0")})
     assert baseline["seconds"] == 30
+    later = ok("ax_set_roi_baseline", {"tool": f"import.test{tag}", "baseline_sec": D("45.0"),
+                                       "effective_from": "2999-01-01"})
+    assert later["baseline_sec"] == 45
+    listed = ok("ax_list_roi_baselines", {"tool": f"import.test{tag}"})["baselines"]
+    assert [h["baseline_sec"] for h in listed[0]["history"]] == [30, 45]
 
     assert run.called == {t.name for t in all_tools()}, "a tool this test does not call yet"
 

@@ -138,8 +138,8 @@ def test_a_stakeholder_changes_the_range_and_downloads_both_exports(page, usage,
     rows = list(csv.reader(io.StringIO(Path(download.path()).read_text("utf-8-sig"))))
     assert rows[0] == ["user", "operations", "successful", "avg_time_saved_sec", "total_time_saved_hours",
                        "cost_saved_eur"]
-    assert {r[0] for r in rows[1:]} == {"writer", "olga", "piet"}
-    assert sum(Decimal(r[5]) for r in rows[1:]) == narrow.total.cost_saved
+    assert {r[0] for r in rows[1:-1]} == {"writer", "olga", "piet"}
+    assert rows[-1][0] == "Total" and Decimal(rows[-1][5]) == narrow.total.cost_saved
 
     with page.expect_download() as info:
         page.get_by_role("link", name="Export Excel").click()
@@ -216,3 +216,59 @@ def test_the_report_fits_a_phone(browser, live_server, usage):
         context.close()
     assert errors == []
     assert violations == []
+
+
+def test_a_stakeholder_opens_the_operations_behind_a_tool(page, usage):
+    login(page, "stakeholder", "stake-pass-1")
+    end = today()
+    start = end - timedelta(days=29)
+    orders = next(r for r in roi_metrics(start, end).groups["tool"] if r.key == "ax_create_salesorder")
+    link = page.locator("#roi-table").get_by_role("link", name="Create sales order")
+    expect(link).to_have_attribute("title", "ax_create_salesorder")
+    link.click()
+    expect(page).to_have_url(re.compile(r"/roi/operations/\?tool=ax_create_salesorder&"))
+    expect(page.locator("[data-count]")).to_have_text(f"{orders.figures.operations} operations")
+    expect(page.locator("[data-figures]")).to_contain_text(f"{orders.figures.cost_saved:,.2f} EUR")
+    expect(page.locator(".roi-operations tbody tr")).to_have_count(orders.figures.operations)
+    expect(page.locator(".roi-operations tbody tr").first).to_contain_text("300 s")
+    shot(page, "roi-operations")
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Export CSV").click()
+    rows = list(csv.reader(io.StringIO(Path(info.value.path()).read_text("utf-8-sig"))))
+    assert len(rows) == orders.figures.operations + 1
+
+
+def test_months_are_labelled_once_each_and_an_empty_range_says_so(page, usage):
+    login(page, "stakeholder", "stake-pass-1")
+    end = today()
+    start = (end - timedelta(days=75)).replace(day=1)
+    page.goto(f"/roi/?date_from={start}&date_to={end}&group_by=month")
+    expect(page.locator(f"{TIMELINE} .main-svg").first).to_be_visible()
+    months = roi_metrics(start, end, "month").groups["month"]
+    labels = page.locator(f"{TIMELINE} .xtick text")
+    expect(labels).to_have_count(len(months))
+    assert labels.all_text_contents() == [f"{m.start:%b %Y}" for m in months]
+    expect(page.locator(f"{TIMELINE} .bars path")).to_have_count(len(months))
+    shot(page, "roi-by-month")
+    page.goto("/roi/?date_from=2001-01-01&date_to=2001-01-31")
+    expect(page.locator("[data-roi-empty]")).to_contain_text("No operations in this range")
+    expect(page.locator("[data-roi-chart]")).to_have_count(0)
+
+
+def test_an_admin_sets_a_baseline_from_tomorrow_and_today_keeps_its_figures(page, usage, staff_admin):
+    login(page, "admin", "admin-pass-1")
+    end = today()
+    before = roi_metrics(end - timedelta(days=29), end).total
+    page.goto("/roi/baselines/")
+    page.locator("tr[data-tool=ax_create_salesorder]").get_by_role("link", name="new value…").click()
+    form = page.locator("#baseline-new")
+    expect(form.get_by_label("Tool")).to_have_value("ax_create_salesorder")
+    form.get_by_label("From").fill((end + timedelta(days=1)).isoformat())
+    form.get_by_label("Seconds").fill("900")
+    form.get_by_role("button", name="Add").click()
+    expect(page.locator(".message")).to_contain_text("900 s per operation from")
+    expect(page.locator("tr[data-tool=ax_create_salesorder][data-state=upcoming]")).to_have_count(1)
+    shot(page, "roi-baseline-history")
+    page.goto("/roi/")
+    expect(stat(page, "money")).to_have_text(f"{before.cost_saved:,.2f}")
+

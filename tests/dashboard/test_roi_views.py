@@ -18,6 +18,7 @@ from openpyxl import load_workbook
 from core.accounts.models import Department
 from core.accounts.roles import MCP_WRITE
 from core.accounts.services import create_user
+from core.audit.models import AuditEntry
 from core.roi.figures import fte, working_days
 from core.roi.models import Baseline
 from core.roi.services import roi_metrics
@@ -156,7 +157,8 @@ def test_range_interval_and_table_grouping(as_stakeholder, usage):
     assert [r.row.figures for r in rows] == [r.figures for r in expected.groups["department"]]
     assert sum(r.share for r in rows) == Decimal("100.0")
     timeline = figures(response)["timeline"]
-    assert timeline["data"][0]["x"] == [r.start.isoformat() for r in expected.groups["week"]]
+    assert timeline["data"][0]["type"] == "bar"
+    assert timeline["data"][0]["x"] == [r.key for r in expected.groups["week"]]
     assert timeline["data"][0]["y"] == [float(r.figures.cost_saved) for r in expected.groups["week"]]
     assert b'class="current" aria-current="true">Department' in response.content
 
@@ -250,12 +252,12 @@ def test_chart_labels_escape_user_text_and_the_page_embeds_it_as_json(as_stakeho
     assert departments == ["&lt;i&gt;R&amp;D&lt;/i&gt; (&lt;b&gt;)"]
 
 
-def test_no_operations_shows_empty_charts_and_table(as_stakeholder):
+def test_no_operations_shows_an_empty_state_instead_of_charts(as_stakeholder):
     response = as_stakeholder.get("/roi/")
     assert headline(response, "operations") == "0"
-    charts = figures(response)
-    assert charts["tools"]["data"] == [] and charts["departments"]["data"] == []
-    assert "No operations in this range." in response.content.decode()
+    html = response.content.decode()
+    assert 'id="roi-figures"' not in html and "data-roi-chart" not in html
+    assert "data-roi-empty" in html and "No operations in this range." in html
 
 
 def test_the_report_links_to_exports_of_the_current_view(as_stakeholder, as_admin, usage):
@@ -284,15 +286,15 @@ def test_csv_export_of_the_table(as_stakeholder, usage):
     assert rows[0] == ["tool", "baseline_sec", "operations", "successful", "avg_time_saved_sec",
                        "total_time_saved_hours", "cost_saved_eur"]
     expected = roi_metrics(start, end, "day")
-    assert [r[0] for r in rows[1:]] == [r.key for r in expected.groups["tool"]]
-    assert sum(Decimal(r[6]) for r in rows[1:]) == expected.total.cost_saved
+    assert [r[0] for r in rows[1:-1]] == [r.key for r in expected.groups["tool"]]
+    assert rows[-1][0] == "Total" and Decimal(rows[-1][6]) == expected.total.cost_saved
 
 
 def test_csv_export_neutralises_a_formula_like_user_name(as_stakeholder, usage):
     response = as_stakeholder.get("/roi/export.csv?table=user")
     rows = csv_rows(response)
     assert rows[0][0] == "user"
-    names = [r[0] for r in rows[1:]]
+    names = [r[0] for r in rows[1:-1]]
     assert "'" + FORMULA_USER in names and FORMULA_USER not in names
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
 
@@ -365,7 +367,7 @@ def test_an_htmx_request_gets_the_baselines_table(as_admin):
     assert html.lstrip().startswith('<section class="card" id="baselines">') and "<html" not in html
 
 
-def test_editing_a_baseline_redirects_and_recomputes_the_savings(as_admin, admin, usage):
+def test_correcting_a_baseline_redirects_and_recomputes_the_days_it_covers(as_admin, admin, usage):
     before = roi_metrics(*default_range()).total
     baseline = Baseline.objects.get(tool="ax_create_salesorder")
     response = as_admin.post(f"/roi/baselines/{baseline.pk}/", {"seconds": 600, "note": "with the phone call"})
@@ -378,7 +380,29 @@ def test_editing_a_baseline_redirects_and_recomputes_the_savings(as_admin, admin
     entry = LogEntry.objects.get(object_id=str(baseline.pk))
     assert entry.user_id == admin.pk and "seconds" in entry.get_change_message().lower()
     page = as_admin.get(response["Location"])
-    assert "Baseline of ax_create_salesorder saved: 600 s" in page.content.decode()
+    assert "Baseline of ax_create_salesorder saved: 600 s per operation from the start" in page.content.decode()
+
+
+def test_a_new_value_from_tomorrow_changes_no_figure_up_to_today(as_admin, usage):
+    def savings() -> tuple:
+        result = roi_metrics(*default_range(), "day").as_dict()
+        orders = next(e for e in result["by_tool"] if e["tool"] == "ax_create_salesorder")
+        return orders, result["total_cost_saved_eur"], result["total_time_saved_hours"], result["by_day"][:-1]
+
+    before = savings()
+    tomorrow = today() + timedelta(days=1)
+    response = as_admin.post("/roi/baselines/new/", {"tool": "ax_create_salesorder", "seconds": 999,
+                                                     "effective_from": tomorrow.isoformat(), "note": ""})
+    added = Baseline.objects.get(tool="ax_create_salesorder", effective_from=tomorrow)
+    assert response.status_code == 302 and response["Location"] == f"/roi/baselines/#baseline-{added.pk}"
+    assert savings() == before  # (today counts one more operation: the dashboard's own call)
+    html = as_admin.get("/roi/baselines/").content.decode()
+    assert html.count('data-tool="ax_create_salesorder"') == 2
+    assert 'data-tool="ax_create_salesorder" data-state="in force"' in html
+    assert 'data-tool="ax_create_salesorder" data-state="upcoming"' in html
+    assert f"Baseline of ax_create_salesorder added: 999 s per operation from {tomorrow}" in html
+    assert "Seconds for ax_create_salesorder from the start" in html
+    assert f"Seconds for ax_create_salesorder from {tomorrow}" in html
 
 
 def test_an_invalid_baseline_is_shown_with_its_error(as_admin):
@@ -418,3 +442,117 @@ def test_a_baseline_saved_over_htmx_redirects_the_whole_page(as_admin):
     response = as_admin.post(f"/roi/baselines/{baseline.pk}/", {"seconds": 50, "note": "x"}, headers=HTMX)
     assert response.status_code == 200
     assert response["HX-Redirect"] == f"/roi/baselines/#baseline-{baseline.pk}"
+
+
+# ---- plain names, what is not priced or not counted, CSV formats ---------------------------------
+
+def test_tools_show_plain_names_and_unpriced_tools_apart(as_stakeholder, usage, writer):
+    audit("ax_get_roi_metrics", writer, created=at(day(1).isoformat()))  # a tool without a baseline
+    response = as_stakeholder.get("/roi/")
+    html = response.content.decode()
+    labels = [(r.label, r.title) for r in response.context["rows"]]
+    assert ("Create sales order", "ax_create_salesorder") in labels
+    assert [(r.label, r.title) for r in response.context["unpriced"]] == [("Get ROI metrics", "ax_get_roi_metrics")]
+    assert 'title="ax_create_salesorder">Create sales order</a>' in html
+    assert "data-unpriced" in html and "not priced" in html and 'class="badge bad"' not in html
+
+
+def test_excluded_migration_records_are_said_on_the_page(as_stakeholder, usage, writer):
+    for via in ("migration", "migration", "import"):
+        entry = audit("import.customers", writer, created=at(day(2).isoformat()), duration_ms=0)
+        AuditEntry.objects.filter(pk=entry.pk).update(via=via)
+    response = as_stakeholder.get("/roi/")
+    assert response.context["metrics"].excluded == {"migration": 2}
+    html = response.content.decode()
+    assert "data-excluded" in html and "<strong>2</strong> records of one-off migrations" in html
+    assert headline(response, "operations") == "7"  # 6 and the import record that counts
+
+
+def test_the_csv_follows_the_readers_format_and_remembers_it(as_stakeholder, usage):
+    start, end = default_range()
+    response = as_stakeholder.get(f"/roi/?date_from={start}&date_to={end}&csv=excel-de")
+    html = response.content.decode()
+    assert f'href="/roi/export.csv?date_from={start}&amp;date_to={end}&amp;table=tool&amp;csv=excel-de"' in html
+    german = as_stakeholder.get(f"/roi/export.csv?date_from={start}&date_to={end}&csv=excel-de")
+    rows = list(csv.reader(io.StringIO(german.content.decode("utf-8-sig")), delimiter=";"))
+    assert rows[-1][0] == "Total" and rows[-1][6] == f"{roi_metrics(start, end).total.cost_saved}".replace(".", ",")
+    # Chosen once, kept for the next visit and export.
+    assert "csv=excel-de" in as_stakeholder.get("/roi/").content.decode()
+    assert b";" in as_stakeholder.get("/roi/export.csv").content.splitlines()[0]
+    as_stakeholder.get("/roi/?csv=standard")
+    assert as_stakeholder.get("/roi/export.csv").content.splitlines()[0].count(b",") == 6
+
+
+# ---- the operations behind a figure ----------------------------------------------------------------
+
+def test_a_tool_links_to_the_operations_behind_its_figures(as_stakeholder, usage):
+    start, end = default_range()
+    response = as_stakeholder.get("/roi/")
+    orders = next(r for r in response.context["rows"] if r.title == "ax_create_salesorder")
+    assert orders.href == f"/roi/operations/?tool=ax_create_salesorder&date_from={start}&date_to={end}"
+    page = as_stakeholder.get(orders.href)
+    assert page.status_code == 200
+    rows = page.context["rows"]
+    assert page.context["page"].paginator.count == orders.row.figures.operations == len(rows) == 3
+    assert sum(p.saved_ms for p in rows) == orders.row.figures.saved_ms
+    assert {p.baseline_sec for p in rows} == {300}
+    html = page.content.decode()
+    assert "Create sales order" in html and 'data-count="3"' in html and "<html" in html
+    assert page.context["figure"].figures == orders.row.figures
+
+
+def test_users_and_departments_link_to_their_operations_also_without_a_name(as_stakeholder, usage, writer):
+    audit("ax_get_customer", None, created=at(day(1).isoformat()), duration_ms=5)  # no user, no department
+    response = as_stakeholder.get("/roi/?table=user")
+    links = {r.row.key: r.href for r in response.context["rows"]}
+    page = as_stakeholder.get(links[None])
+    assert "user=&" in links[None] and page.context["page"].paginator.count == 1
+    assert page.context["rows"][0].entry.username == ""
+    olga = as_stakeholder.get(links["olga"])
+    assert olga.context["page"].paginator.count == 2  # her third call lies outside the 30 days
+    departments = {r.row.key: r.href for r in as_stakeholder.get("/roi/?table=department").context["rows"]}
+    assert as_stakeholder.get(departments["SALES"]).context["page"].paginator.count == 3
+    assert as_stakeholder.get(departments[None]).context["page"].paginator.count == 1
+
+
+def test_the_operations_page_paginates_exports_csv_and_serves_a_fragment(as_stakeholder, writer):
+    for n in range(60):
+        audit("ax_post_payment", writer, created=at(day(n % 5).isoformat(), f"10:{n:02d}:00"), duration_ms=n)
+    url = f"/roi/operations/?tool=ax_post_payment&date_from={day(10)}&date_to={today()}"
+    first = as_stakeholder.get(url)
+    assert len(first.context["rows"]) == 50 and first.context["page"].paginator.num_pages == 2
+    fragment = as_stakeholder.get(url + "&page=2", headers=HTMX)
+    html = fragment.content.decode()
+    assert html.lstrip().startswith('<section id="roi-operations"') and "<html" not in html
+    assert len(fragment.context["rows"]) == 10
+    exported = as_stakeholder.get(url + "&format=csv&csv=excel-de")
+    assert exported["Content-Disposition"] == (f'attachment; filename="roi_operations_{day(10)}_{today()}'
+                                               '_tool-ax_post_payment.csv"')
+    rows = list(csv.reader(io.StringIO(b"".join(exported.streaming_content).decode("utf-8-sig")), delimiter=";"))
+    assert rows[0] == ["created", "tool", "operation", "user", "department", "via", "success", "error_code",
+                       "duration_ms", "baseline_sec", "time_saved_sec", "hourly_rate"]
+    assert len(rows) == 61
+    assert rows[1][1:4] == ["ax_post_payment", "Post payment", "writer"]
+    assert rows[1][9:] == ["120", "119,945", "55,00"]  # newest first: 120 s - 55 ms; SALES's rate
+
+
+def test_the_operations_page_roles_methods_and_bad_input(as_stakeholder, as_admin, as_writer, client):
+    assert as_admin.get("/roi/operations/").status_code == 200
+    assert as_writer.get("/roi/operations/").status_code == 403
+    assert client.get("/roi/operations/").status_code == 302
+    assert as_stakeholder.post("/roi/operations/").status_code == 405
+    bad = as_stakeholder.get("/roi/operations/?date_from=2025-03-10&date_to=2025-03-01")
+    assert bad.status_code == 200 and "Choose a valid range" in bad.content.decode()
+    assert as_stakeholder.get("/roi/operations/?tool=ax_x").context["page"].paginator.count == 0
+
+
+def test_a_baseline_that_took_over_within_the_range_is_marked(as_stakeholder, usage):
+    from core.roi.history import set_baseline
+
+    set_baseline("ax_create_salesorder", 360, effective_from=day(2))
+    response = as_stakeholder.get("/roi/")
+    orders = next(r for r in response.context["rows"] if r.title == "ax_create_salesorder")
+    assert (orders.row.baseline_sec, orders.baseline_since) == (360, day(2))
+    # The order of day 1 is priced with 360 s, the successful one of day 3 with 300 s.
+    assert orders.row.figures.saved_ms == (360_000 - 2_000) + (300_000 - 1_000)
+    assert f"from {day(2):%-d %b}" in response.content.decode()

@@ -1,8 +1,8 @@
 """An independent recomputation of ROI metrics straight from the audit rows, in Python.
 
-Deliberately shares no code with core.roi: it reads AuditEntry row by row, resolves each
-row's rate with the ORM, sums exact fractions and rounds with Decimal at the end. The tests
-compare ax_get_roi_metrics against it to the cent.
+Deliberately shares no code with core.roi: it reads AuditEntry row by row, looks up the
+baseline and the rate in force on each row's UTC day with the ORM, sums exact fractions and
+rounds with Decimal at the end. The tests compare ax_get_roi_metrics against it to the cent.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from typing import Any
 
 from django.conf import settings
 
-from core.accounts.models import Department, Profile
 from core.audit.models import AuditEntry
-from core.roi.models import Baseline
+from core.roi.models import Baseline, HourlyRate
 
 NOT_COUNTED = {"ax_batch_operations", "ax_bulk_import"}
 
@@ -44,13 +43,22 @@ class _Sum:
                 "cost_saved_eur": _round(self.cost, "0.01")}
 
 
-def _rate(row: AuditEntry, profiles: dict[int, Profile], departments: dict[str, Department]) -> Fraction:
-    profile = profiles.get(row.user_id)
-    if profile is not None and profile.hourly_rate is not None:
-        return Fraction(profile.hourly_rate)
-    department = departments.get(row.department)
-    if department is not None and department.hourly_rate is not None:
-        return Fraction(department.hourly_rate)
+def _latest(entries: list, day: date):
+    """The last entry (effective_from, value) with effective_from <= day, by a plain scan."""
+    found = None
+    for since, value in entries:
+        if since <= day:
+            found = (since, value)
+    return found
+
+
+def _rate(row: AuditEntry, day: date, users: dict, departments: dict) -> Fraction:
+    own = _latest(users.get(row.user_id, []), day)
+    if own is not None and own[1] is not None:
+        return Fraction(own[1])
+    shared = _latest(departments.get(row.department, []), day)
+    if shared is not None and shared[1] is not None:
+        return Fraction(shared[1])
     return Fraction(Decimal(str(settings.ROI_DEFAULT_HOURLY_RATE)))
 
 
@@ -61,9 +69,18 @@ def _periods(day: date) -> dict[str, str]:
 
 def recompute(date_from: date, date_to: date) -> dict[str, Any]:
     """{"total": figures, "tool"|"user"|"department"|"day"|"week"|"month": {key: figures}}"""
-    baselines = {b.tool: b.seconds for b in Baseline.objects.all()}
-    profiles = {p.user_id: p for p in Profile.objects.all()}
-    departments = {d.code: d for d in Department.objects.all()}
+    baselines: dict[str, list] = defaultdict(list)
+    for b in Baseline.objects.all():
+        baselines[b.tool].append((b.effective_from, b.seconds))
+    users: dict[int, list] = defaultdict(list)
+    departments: dict[str, list] = defaultdict(list)
+    for r in HourlyRate.objects.select_related("department"):
+        if r.user_id is not None:
+            users[r.user_id].append((r.effective_from, r.rate))
+        else:
+            departments[r.department.code].append((r.effective_from, r.rate))
+    for entries in (*baselines.values(), *users.values(), *departments.values()):
+        entries.sort(key=lambda e: e[0])
     start = datetime.combine(date_from, time.min, tzinfo=UTC)
     end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC)
     total = _Sum()
@@ -71,12 +88,17 @@ def recompute(date_from: date, date_to: date) -> dict[str, Any]:
     for row in AuditEntry.objects.filter(created__gte=start, created__lt=end).order_by("id"):
         if row.replayed or row.tool in NOT_COUNTED:
             continue
+        if row.via == "migration":
+            continue  # a one-off migration's record: reported apart
+        day = row.created.astimezone(UTC).date()
         saved = Fraction(0)
         if row.success:
-            saved = max(Fraction(0), Fraction(baselines.get(row.tool, 0)) - Fraction(row.duration_ms, 1000))
-        cost = saved / 3600 * _rate(row, profiles, departments)
+            baseline = _latest(baselines.get(row.tool, []), day)
+            seconds = baseline[1] if baseline else 0
+            saved = max(Fraction(0), Fraction(seconds) - Fraction(row.duration_ms, 1000))
+        cost = saved / 3600 * _rate(row, day, users, departments)
         keys = {"tool": row.tool, "user": row.username or None, "department": row.department or None,
-                **_periods(row.created.astimezone(UTC).date())}
+                **_periods(day)}
         for target in [total, *(groups[g][k] for g, k in keys.items())]:
             target.operations += 1
             target.successful += 1 if row.success else 0

@@ -32,15 +32,34 @@ def rows_of(data: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
 
 
-def test_csv_of_one_grouping(result):
+def test_csv_of_one_grouping_ends_with_a_total_row(result):
     rows = rows_of(to_csv(result, "tool"))
     assert rows[0] == ["tool", "baseline_sec", "operations", "successful", "avg_time_saved_sec",
                        "total_time_saved_hours", "cost_saved_eur"]
     assert rows[1] == ["ax_create_salesorder", "300", "1", "1", "270.0", "0.08", "5.29"]
-    tools = [r[0] for r in rows[1:]]
+    tools = [r[0] for r in rows[1:-1]]
     assert "'-2+3" in tools and "'@SUM(A1)" in tools and "-2+3" not in tools
+    total = result.total
+    assert rows[-1] == ["Total", "", str(total.operations), str(total.successful), str(total.avg_time_saved_sec),
+                        str(total.time_saved_hours), str(total.cost_saved)]
     days = rows_of(to_csv(result, "day"))
-    assert days[0][0] == "day" and [r[0] for r in days[1:]] == [f"2025-12-0{d}" for d in range(1, 7)]
+    assert days[0][0] == "day" and [r[0] for r in days[1:-1]] == [f"2025-12-0{d}" for d in range(1, 7)]
+    assert days[-1][:2] == ["Total", str(total.operations)]
+    weeks = rows_of(to_csv(roi_metrics("2025-12-01", "2025-12-06", "week"), "week"))
+    assert weeks[-1][:3] == ["Total", "", str(total.operations)]
+
+
+def test_csv_for_german_excel_uses_semicolons_and_decimal_commas(result):
+    data = to_csv(result, "tool", "excel-de")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0][:3] == ["tool", "baseline_sec", "operations"]
+    assert rows[1] == ["ax_create_salesorder", "300", "1", "1", "270,0", "0,08", "5,29"]
+    assert rows[-1][0] == "Total" and rows[-1][-1] == str(result.total.cost_saved).replace(".", ",")
+    assert data.split(b"\r\n")[1] == b"ax_create_salesorder;300;1;1;270,0;0,08;5,29"
+    tools = [r[0] for r in rows[1:]]
+    assert "'-2+3" in tools and "'@SUM(A1)" in tools  # still neutralised
+    everything = list(csv.reader(io.StringIO(to_csv(result, None, "excel-de").decode("utf-8-sig")), delimiter=";"))
+    assert everything[1][:3] == ["2025-12-01", "2025-12-06", "total"]
 
 
 def test_csv_neutralises_users_and_departments(result):
@@ -71,6 +90,7 @@ def test_xlsx_has_a_sheet_per_grouping_with_header_and_formats(result):
     assert summary["total_cost_saved_eur"].value == pytest.approx(float(result.total.cost_saved))
     assert summary["total_cost_saved_eur"].number_format == "#,##0.00"
     assert summary["date_from"].value == datetime(2025, 12, 1)
+    assert summary["excluded_operations_migration"].value == 0
     tools = book["By tool"]
     assert [c.value for c in tools[1]] == ["tool", "baseline_sec", "operations", "successful",
                                            "avg_time_saved_sec", "total_time_saved_hours", "cost_saved_eur"]

@@ -108,12 +108,17 @@ def test_rates_user_then_department_then_default(world, settings):
                        "dave": Decimal("3.00")}
 
 
-def test_rate_changes_apply_at_once(world):
+def test_a_rate_edited_on_the_department_applies_from_today(world):
     audit("ax_create_salesorder", world.bob, created=at("2025-06-02"), duration_ms=0)
+    today = timezone.now().date()
+    audit("ax_create_salesorder", world.bob, created=at(today.isoformat()), duration_ms=0)
     assert metrics(world.boss, "2025-06-02", "2025-06-02")["total_cost_saved_eur"] == Decimal("5.88")
     world.fin.hourly_rate = Decimal("120.00")
     world.fin.save()
-    assert metrics(world.boss, "2025-06-02", "2025-06-02")["total_cost_saved_eur"] == Decimal("10.00")
+    # Earlier days keep the rate of their time; today's operations take the new one.
+    assert metrics(world.boss, "2025-06-02", "2025-06-02")["total_cost_saved_eur"] == Decimal("5.88")
+    by_user = metrics(world.boss, today, today, "user")["by_user"]
+    assert [(e["user"], e["cost_saved_eur"]) for e in by_user if e["user"] == "bob"] == [("bob", Decimal("10.00"))]
 
 
 def test_a_call_counts_the_moment_it_is_committed(world, erp):

@@ -10,7 +10,7 @@ from django.db import connection
 
 from core.audit.models import AuditEntry
 from core.roi import rollup
-from core.roi.models import Baseline, Usage
+from core.roi.models import FROM_THE_START, Baseline, Usage
 from core.roi.services import roi_metrics
 from tests.roi.recompute import expected_for, from_result
 from tests.roi.world import SPAN, at, audit
@@ -54,14 +54,19 @@ def test_changing_a_baseline_recomputes_that_tool(sample):
 
 def test_editing_only_the_note_does_not_rebuild(world, monkeypatch):
     calls = []
-    monkeypatch.setattr(rollup, "rebuild", lambda tools=None: calls.append(tools))
+    monkeypatch.setattr(rollup, "rebuild", lambda tools=None, since=None: calls.append((tools, since)))
     baseline = Baseline.objects.get(tool="ax_post_payment")
     baseline.note = "measured in the 2025 time study"
     baseline.save()
     assert calls == []
     baseline.seconds = 150
     baseline.save()
-    assert calls == [{"ax_post_payment"}]
+    assert calls == [({"ax_post_payment"}, FROM_THE_START)]
+    baseline.effective_from = date(2025, 3, 1)  # moved later: the days from the start on are affected
+    baseline.save()
+    assert calls[-1] == ({"ax_post_payment"}, FROM_THE_START)
+    Baseline.objects.create(tool="ax_post_payment", effective_from=date(2025, 5, 2), seconds=10)
+    assert calls[-1] == ({"ax_post_payment"}, date(2025, 5, 2))
 
 
 def test_deleted_and_changed_audit_rows_are_uncounted(sample, world):

@@ -160,6 +160,10 @@ def walk_every_tool(admin) -> Walk:
         call("ax_get_roi_metrics", {"date_from": today, "date_to": today, "group_by": group_by})
     call("ax_set_roi_baseline", {"tool": "import.pricelists", "seconds": 30, "note": "a price list row"})
     call("ax_set_roi_baseline", {"tool": "import.pricelists", "seconds": 45})
+    call("ax_set_roi_baseline", {"tool": "import.pricelists", "baseline_sec": 40, "effective_from": "2999-01-01"})
+    call("ax_set_roi_baseline", {"tool": "import.later", "baseline_sec": 5, "effective_from": "2999-01-01"})
+    call("ax_list_roi_baselines", {})
+    call("ax_list_roi_baselines", {"tool": "import.later"})  # none in force yet
     return call
 
 
