@@ -158,16 +158,17 @@ def _metrics(form: RoiForm) -> Metrics:
     return metrics
 
 
-def _csv_choice(request: HttpRequest, form=None) -> str:
-    """The reader's CSV format: the one this request chose (then remembered), else the last one."""
-    if form is not None and form.is_valid() and form.data.get("csv"):
+def _range_form(form_class, request: HttpRequest):
+    """The page's form, its CSV format defaulting to the reader's last choice; a choice made in
+    this request is remembered for the session."""
+    form = form_class(request.GET, csv_format=request.session.get(CSV_SESSION_KEY, ""))
+    if form.is_valid() and request.GET.get("csv"):
         request.session[CSV_SESSION_KEY] = form.csv_format
-    return request.session.get(CSV_SESSION_KEY, "")
+    return form
 
 
 def _report(request: HttpRequest) -> tuple[RoiForm, Metrics | None]:
-    form = RoiForm(request.GET, csv_format=_csv_choice(request))
-    _csv_choice(request, form)
+    form = _range_form(RoiForm, request)
     if not form.is_valid():
         return form, None
     try:
@@ -298,8 +299,7 @@ def _operations_csv(entries, form: OperationsForm) -> StreamingHttpResponse:
 def roi_operations(request: HttpRequest) -> HttpResponse:
     """The audit rows behind a tool's, user's or department's figures in a range, each with the
     baseline and rate that priced it; paginated, and as CSV (?format=csv)."""
-    form = OperationsForm(request.GET, csv_format=_csv_choice(request))
-    _csv_choice(request, form)
+    form = _range_form(OperationsForm, request)
     context: dict = {"form": form, "page": None}
     if form.is_valid():
         start, end = form.range

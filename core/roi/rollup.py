@@ -12,7 +12,9 @@ how many it left out. saved_ms sums max(0, baseline_ms - duration_ms) over the s
 counted rows, with the baseline in force on the row's UTC day (roi_baseline is a history: each
 row from its effective_from until the tool's next row). A baseline change recomputes that
 tool's rows from the first day it affects on (rebuild(tools, since)); the days before keep
-their figures.
+their figures. A rebuild counts the per-day rows in one scan of the audit rows and sums the
+month and all-tools rows from them. The SQL fragments (tables, what counts, the baseline in
+force, one row in or out) are in rollup_sql.py.
 
 How it stays exact and current: new audit rows are counted by fold(), which every metrics
 query runs first, in its transaction, and a scheduled task runs every minute, so a query
