@@ -58,7 +58,8 @@ CSV_SESSION_KEY = "roi_csv_format"  # the reader's CSV format, remembered once c
 # How each of core.roi.figures.HEADLINES is shown: label, floatformat argument, unit (None: the currency).
 SHOWN = {"operations": ("Operations", "0g", ""), "hours": ("Hours saved", "2g", "h"),
          "money": ("Money saved", "2g", None), "fte": ("FTE equivalent", "2g", "FTE")}
-EXCLUDED_REASONS = {"migration": "records of one-off migrations"}
+# Why operations were left out (core.roi.figures.Metrics.excluded), for one and for several.
+EXCLUDED_REASONS = {"migration": ("record of a one-off migration", "records of one-off migrations")}
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,7 @@ def roi_report(request: HttpRequest) -> HttpResponse:
             "table_label": TABLE_LABELS[form.grouping].lower(),
             "rows": rows,
             "unpriced": unpriced,
-            "excluded": [(EXCLUDED_REASONS.get(reason, reason), count)
+            "excluded": [(EXCLUDED_REASONS.get(reason, (reason, reason))[count != 1], count)
                          for reason, count in metrics.excluded.items() if count],
             "csv_url": reverse("dashboard:roi_csv") + "?" + urlencode(query),
             "xlsx_url": reverse("dashboard:roi_xlsx") + "?" + urlencode(query),

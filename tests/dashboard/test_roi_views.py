@@ -556,3 +556,10 @@ def test_a_baseline_that_took_over_within_the_range_is_marked(as_stakeholder, us
     # The order of day 1 is priced with 360 s, the successful one of day 3 with 300 s.
     assert orders.row.figures.saved_ms == (360_000 - 2_000) + (300_000 - 1_000)
     assert f"from {day(2):%-d %b}" in response.content.decode()
+
+
+def test_one_excluded_record_is_said_in_the_singular(as_stakeholder, writer):
+    entry = audit("import.customers", writer, created=at(day(1).isoformat()), duration_ms=0)
+    AuditEntry.objects.filter(pk=entry.pk).update(via="migration")
+    html = as_stakeholder.get("/roi/").content.decode()
+    assert "<strong>1</strong> record of a one-off migration " in html
