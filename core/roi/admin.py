@@ -9,10 +9,9 @@ from core.roi.history import check_not_frozen
 from core.roi.models import Baseline, Horizon, HourlyRate, Pending, Usage, Watermark
 
 
-class BaselineForm(forms.ModelForm):
-    class Meta:
-        model = Baseline
-        fields = ["tool", "effective_from", "seconds", "note"]
+class _FromAKeptDay(forms.ModelForm):
+    """A value may not start before the first day whose audit rows are kept: the figures of
+    pruned days are final (core.roi.history.check_not_frozen)."""
 
     def clean_effective_from(self):
         day = self.cleaned_data["effective_from"]
@@ -21,6 +20,18 @@ class BaselineForm(forms.ModelForm):
         except ToolError as error:
             raise ValidationError(error.message) from None
         return day
+
+
+class BaselineForm(_FromAKeptDay):
+    class Meta:
+        model = Baseline
+        fields = ["tool", "effective_from", "seconds", "note"]
+
+
+class HourlyRateForm(_FromAKeptDay):
+    class Meta:
+        model = HourlyRate
+        fields = ["user", "department", "effective_from", "rate", "note"]
 
 
 @admin.register(Baseline)
@@ -41,6 +52,7 @@ class HourlyRateAdmin(admin.ModelAdmin):
     """The rate history: each row is in force from its effective_from until the next row of the
     same user or department. Rates are applied when a report is read, so nothing is recomputed."""
 
+    form = HourlyRateForm
     list_display = ("__str__", "user", "department", "effective_from", "rate", "note", "updated")
     list_filter = ("department", "effective_from")
     search_fields = ("user__username", "department__code", "department__name", "note")

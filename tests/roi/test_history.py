@@ -199,3 +199,6 @@ def test_staff_admins_keep_the_rate_history_in_the_django_admin(client, staff_ad
     early = client.post("/admin/roi/baseline/add/", {"tool": "ax_x", "effective_from": "2025-01-15",
                                                     "seconds": 5, "note": ""})
     assert early.status_code == 200 and "were pruned" in early.content.decode()
+    early_rate = client.post("/admin/roi/hourlyrate/add/", {"user": world.bob.pk, "effective_from": "2025-01-15",
+                                                           "rate": "1.00"})
+    assert early_rate.status_code == 200 and "were pruned" in early_rate.content.decode()
