@@ -126,6 +126,10 @@ def _calamine_sheet(path: Path, sheet: str, resources: ExitStack) -> Iterator[tu
         worksheet = workbook.get_sheet_by_name(name)
     except Exception as exc:
         raise _corrupt(type(exc).__name__) from None
+    except BaseException as exc:  # a panic in calamine's Rust code (pyo3's PanicException) is no Exception
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise _corrupt("a cell calamine cannot read") from None
     rows = _calamine_rows(worksheet)
     marks = _marks(path, name, resources)
     return rows if marks is None else _with_marks(rows, marks)
@@ -139,7 +143,7 @@ def _calamine_rows(worksheet: Any) -> Iterator[tuple[int, list[Any]]]:
         return
     first_col = worksheet.start[1]
     line = 0
-    for row in worksheet.iter_rows():
+    for row in _unpanicked(worksheet.iter_rows()):
         line += 1
         values: list[Any] = [None] * first_col
         append = values.append
@@ -154,6 +158,21 @@ def _calamine_rows(worksheet: Any) -> Iterator[tuple[int, list[Any]]]:
             else:
                 append(v)
         yield line, values
+
+
+def _unpanicked(rows: Iterator[list[Any]]) -> Iterator[list[Any]]:
+    """calamine's rows, with a panic of its Rust code (pyo3's PanicException, a BaseException that
+    `except Exception` misses and that would end the worker's task) reported as a corrupt file."""
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except BaseException as exc:
+            if type(exc).__name__ != "PanicException":
+                raise
+            raise _corrupt("a cell calamine cannot read") from None
+        yield row
 
 
 def _with_marks(rows: Iterator[tuple[int, list[Any]]],

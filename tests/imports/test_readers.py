@@ -664,3 +664,27 @@ def test_a_streamed_sheet_with_a_cell_calamine_refuses_is_invalid(tmp_path, sett
             read_xlsx(path)
         assert failure.value.code == "INVALID_FILE"
     assert failure.value.message == f"the workbook is corrupt: {detail}"
+
+
+def test_a_panic_in_calamine_is_a_corrupt_file_not_a_lost_task():
+    from core.imports import xlsx
+    from core.imports.readers import ImportFailure
+
+    class PanicException(BaseException):  # what pyo3 raises when calamine's Rust code panics
+        pass
+
+    def rows():
+        yield ["customer_account"]
+        raise PanicException("out of range")
+
+    class Sheet:
+        start = (0, 0)
+
+        def iter_rows(self):
+            return rows()
+
+    read = xlsx._calamine_rows(Sheet())
+    assert next(read) == (1, ["customer_account"])
+    with pytest.raises(ImportFailure) as failure:
+        next(read)
+    assert failure.value.code == "INVALID_FILE"
