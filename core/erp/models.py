@@ -5,6 +5,7 @@ Money is Decimal with two places throughout; quantities are whole units.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -30,21 +31,32 @@ _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
+@functools.cache
+def _marks() -> dict[int, None]:
+    """Every combining mark (accents and the like), to drop with one str.translate; built on first use."""
+    return dict.fromkeys(cp for cp in range(0x110000) if unicodedata.combining(chr(cp)))
+
+
 def _plain(folded: str) -> str:
     """Compatibility-decomposed, marks dropped, runs of punctuation and spaces as one space."""
-    decomposed = unicodedata.normalize("NFKD", folded.translate(_FOLD))
-    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    letters = unicodedata.normalize("NFKD", folded.translate(_FOLD)).translate(_marks())
     return " ".join(_NOT_WORD.sub(" ", letters).split())
 
 
 def search_variants(text: str) -> list[str]:
     """The spellings a search compares: casefolded and without accents ("muller gmbh"), and for a
     text with umlauts also with ae/oe/ue ("mueller gmbh"). Used for stored names and queries alike."""
-    folded = unicodedata.normalize("NFC", str(text).casefold())
-    variants = [_plain(folded), _plain(folded.translate(_UMLAUTS))]
+    text = str(text)
+    if text.isascii():  # nothing to fold but case (most names: the fast way)
+        plain = " ".join(_NOT_WORD.sub(" ", text.casefold()).split())
+        return [plain] if plain else []
+    folded = unicodedata.normalize("NFC", text.casefold())
+    umlauts = folded.translate(_UMLAUTS)
+    variants = [_plain(folded)] if umlauts == folded else [_plain(folded), _plain(umlauts)]
     return [v for v in dict.fromkeys(variants) if v]
 
 
+@functools.lru_cache(maxsize=4096)
 def search_text(name: str) -> str:
     """What search_name holds for a name: its spellings, joined by VARIANT_SEPARATOR."""
     return VARIANT_SEPARATOR.join(search_variants(name))[:SEARCH_NAME_LENGTH]
