@@ -13,7 +13,7 @@ from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
-from core.imports import xlsx
+from core.imports import xlsx, xlsx_stream
 from core.imports.models import Dialect
 from core.imports.readers import FormulaWithoutValue, ImportFailure, clean_header, open_rows, sniff_csv
 
@@ -639,8 +639,8 @@ def test_xlsx_large_sheets_are_streamed_and_small_ones_read_by_calamine(tmp_path
 
 
 def test_xlsx_streaming_finds_the_width_by_searching_a_sheet_with_references(tmp_path, settings, monkeypatch):
-    parsed, parses = xlsx._parsed, []
-    monkeypatch.setattr(xlsx, "_parsed", lambda *args: parses.append(1) or parsed(*args))
+    parsed, parses = xlsx_stream._parsed, []
+    monkeypatch.setattr(xlsx_stream, "_parsed", lambda *args: parses.append(1) or parsed(*args))
     settings.IMPORT_XLSX_STREAM_BYTES = 0
     path = xml_xlsx(tmp_path, '<row r="1">' + text("A1", "a") + '</row>'
                     '<row r="2"><c r="A2"><v>1</v></c><c r="C2"/></row>')  # an empty cell last
