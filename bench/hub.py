@@ -1,20 +1,22 @@
-"""Start a throw-away hub (embedded default: SQLite + ORM broker) for a benchmark.
+"""Start a throw-away hub for a benchmark, on the embedded default (SQLite + ORM broker) or on
+PostgreSQL + Redis (bench.profile).
 
-The hub runs in a temporary var directory, so benchmarks never touch the demo database.
+The hub runs in a temporary var directory and, on PostgreSQL, in a database of its own, so
+benchmarks never touch the demo database.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+
+from bench.profile import Profile, environment
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,26 +34,27 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 
 @contextmanager
-def running_hub(extra_env: dict[str, str] | None = None, *, worker: bool = False, dispatcher: bool = False):
+def running_hub(extra_env: dict[str, str] | None = None, *, worker: int = 0, dispatcher: int = 0,
+                profile: Profile | None = None, web: int = 1):
     """Yield (base_url, token, env) for a fresh hub with demo data and an admin token.
 
-    worker=True also starts the worker (manage.py worker), dispatcher=True the webhook dispatcher."""
-    with tempfile.TemporaryDirectory(prefix="axhub-bench-") as var:
+    `web` uvicorn processes serve the port (uvicorn --workers); `worker` worker processes
+    (manage.py worker) and `dispatcher` webhook dispatchers run beside them (True counts as 1)."""
+    with environment(profile or Profile("sqlite")) as base_env:
         port = free_port()
-        env = {**os.environ, "AX_VAR_DIR": var, "RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "WARNING",
-               "PORT": str(port), **(extra_env or {})}
-        env.pop("DATABASE_URL", None)
-        env.pop("REDIS_URL", None)
+        env = {**base_env, "RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "WARNING", "PORT": str(port),
+               **(extra_env or {})}
         manage(env, "migrate", "--noinput", "-v0")
         manage(env, "seed_demo", "--no-history")
         token = manage(env, "create_api_token", "admin", "--role", "MCP_Admin").split()[-1]
         procs = [subprocess.Popen([sys.executable, "-m", "uvicorn", "core.asgi:application", "--host", "127.0.0.1",
-                                   "--port", str(port), "--no-access-log", "--log-level", "warning"],
+                                   "--port", str(port), "--no-access-log", "--log-level", "warning",
+                                   *(["--workers", str(web)] if web > 1 else [])],
                                   cwd=ROOT, env=env)]
-        if worker:
+        for _ in range(int(worker)):
             procs.append(subprocess.Popen([sys.executable, "manage.py", "worker"], cwd=ROOT, env=env,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        if dispatcher:
+        for _ in range(int(dispatcher)):
             procs.append(subprocess.Popen([sys.executable, "manage.py", "webhook_dispatcher"], cwd=ROOT, env=env,
                                           stdout=subprocess.DEVNULL))
         base = f"http://127.0.0.1:{port}"
@@ -70,7 +73,11 @@ def running_hub(extra_env: dict[str, str] | None = None, *, worker: bool = False
             for p in procs:
                 p.terminate()
             for p in procs:
-                p.wait(timeout=20)
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
 
 
 def percentile(values: list[float], p: float) -> float:
