@@ -1,18 +1,27 @@
-"""One HTTP batch of 100 ax_create_salesorder against the same 100 as separate HTTP calls,
-and a batch of 1000 mixed operations, on the embedded default (SQLite).
+"""One HTTP batch of 100 ax_create_salesorder (max_parallel 1, 5 and 10) against the same 100 as
+separate HTTP calls, and a batch of 1000 mixed operations, on the embedded default (SQLite) or
+on PostgreSQL + Redis (bench.profile), or on both in one run side by side.
 
-Usage: .venv/bin/python -m bench.batch [--rounds 7]
+On SQLite a batch whose operations all write runs them on one thread whatever max_parallel says
+(they would queue for the one writer lock); on PostgreSQL they overlap on max_parallel threads.
+
+Usage: .venv/bin/python -m bench.batch [--rounds 7] [--profile sqlite|postgres|both]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
 import requests
 
+from bench import profile as bench_profile
+from bench.compare import side_by_side
 from bench.hub import running_hub
+
+PARALLEL = (1, 5, 10)
 
 
 def order(n: int) -> dict:
@@ -31,11 +40,26 @@ def mixed(n: int) -> dict:
                                                          "reason": "cycle count"}}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-    with running_hub() as (base, token, _env):
+def _batch(session: requests.Session, base: str, max_parallel: int) -> float:
+    body = {"requests": [{"tool": "ax_create_salesorder", "arguments": order(n)} for n in range(100)],
+            "max_parallel": max_parallel}
+    started = time.perf_counter()
+    response = session.post(f"{base}/api/tools/ax_batch_operations", json=body, timeout=120)
+    elapsed = (time.perf_counter() - started) * 1000
+    result = response.json()
+    assert response.status_code == 200 and result["successful"] == 100, result
+    return elapsed
+
+
+def _separate(session: requests.Session, base: str) -> float:
+    started = time.perf_counter()
+    for n in range(100):
+        session.post(f"{base}/api/tools/ax_create_salesorder", json=order(n), timeout=30).raise_for_status()
+    return (time.perf_counter() - started) * 1000
+
+
+def measure(profile: bench_profile.Profile, rounds: int) -> dict[str, float]:
+    with running_hub(profile=profile) as (base, token, _env):
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {token}"
         # Plenty of stock and no credit limit, so every order succeeds.
@@ -48,24 +72,17 @@ def main() -> None:
         # first batch pays for loading what a batch uses; neither is the steady state measured.
         for n in range(20):
             session.post(f"{base}/api/tools/ax_create_salesorder", json=order(n)).raise_for_status()
-        warm = {"requests": [{"tool": "ax_create_salesorder", "arguments": order(n)} for n in range(100)],
-                "max_parallel": 5}
-        for _ in range(2):
-            session.post(f"{base}/api/tools/ax_batch_operations", json=warm, timeout=120).raise_for_status()
+        for max_parallel in (5, *PARALLEL):
+            _batch(session, base, max_parallel)
 
-        batch_times, single_times = [], []
-        for _ in range(args.rounds):
-            body = {"requests": [{"tool": "ax_create_salesorder", "arguments": order(n)} for n in range(100)],
-                    "max_parallel": 5}
-            started = time.perf_counter()
-            response = session.post(f"{base}/api/tools/ax_batch_operations", json=body, timeout=120)
-            batch_times.append((time.perf_counter() - started) * 1000)
-            result = response.json()
-            assert response.status_code == 200 and result["successful"] == 100, result
-            started = time.perf_counter()
-            for n in range(100):
-                session.post(f"{base}/api/tools/ax_create_salesorder", json=order(n), timeout=30).raise_for_status()
-            single_times.append((time.perf_counter() - started) * 1000)
+        # Each round times the separate calls and then a batch at each max_parallel back to back,
+        # so a round's ratios are taken at one machine speed; their median drifts least.
+        batch_times: dict[int, list[float]] = {p: [] for p in PARALLEL}
+        single_times: list[float] = []
+        for _ in range(rounds):
+            single_times.append(_separate(session, base))
+            for max_parallel in PARALLEL:
+                batch_times[max_parallel].append(_batch(session, base, max_parallel))
 
         started = time.perf_counter()
         response = session.post(f"{base}/api/tools/ax_batch_operations",
@@ -73,20 +90,39 @@ def main() -> None:
         mixed_ms = (time.perf_counter() - started) * 1000
         mixed_result = response.json()
 
-    batch_ms, single_ms = statistics.median(batch_times), statistics.median(single_times)
-    print(f"100 x ax_create_salesorder, one HTTP batch (max_parallel 5): {batch_ms:.0f} ms "
-          f"(median of {args.rounds}; all: {', '.join(f'{t:.0f}' for t in batch_times)})")
-    print(f"100 x ax_create_salesorder, separate HTTP calls:            {single_ms:.0f} ms "
-          f"(median of {args.rounds}; all: {', '.join(f'{t:.0f}' for t in single_times)})")
-    # Each round times its batch and its separate calls back to back, so a round's ratio is taken
-    # at one machine speed; the median of those is the figure that drifts least.
-    ratios = [single / batch for single, batch in zip(single_times, batch_times, strict=True)]
-    print(f"ratio separate / batch: {statistics.median(ratios):.1f}x (median of the rounds' ratios: "
-          f"{', '.join(f'{r:.1f}' for r in ratios)}; ratio of the medians {single_ms / batch_ms:.1f}x)   "
-          f"targets: batch < 300 ms {'met' if batch_ms < 300 else 'NOT MET'}, "
-          f"ratio >= 5x {'met' if statistics.median(ratios) >= 5 else 'NOT MET'}")
-    print(f"1000 mixed operations in one batch (max_parallel 10): {mixed_ms:.0f} ms, "
-          f"{mixed_result['successful']} ok, {mixed_result['failed']} failed")
+    single_ms = statistics.median(single_times)
+    print(f"{profile.label}, {rounds} rounds:")
+    print(f"  100 x ax_create_salesorder, separate HTTP calls:             {single_ms:5.0f} ms "
+          f"(median; all: {', '.join(f'{t:.0f}' for t in single_times)})")
+    figures = {"100 orders, separate HTTP calls": single_ms}
+    for max_parallel in PARALLEL:
+        times = batch_times[max_parallel]
+        batch_ms = statistics.median(times)
+        ratios = [single / batch for single, batch in zip(single_times, times, strict=True)]
+        ratio = statistics.median(ratios)
+        targets = (f"   targets: batch < 300 ms {'met' if batch_ms < 300 else 'NOT MET'}, ratio >= 5x "
+                   f"{'met' if ratio >= 5 else 'NOT MET'}") if max_parallel == 5 else ""
+        print(f"  100 x ax_create_salesorder, one HTTP batch (max_parallel {max_parallel:2}): {batch_ms:5.0f} ms "
+              f"(median; all: {', '.join(f'{t:.0f}' for t in times)})")
+        print(f"    ratio separate / batch: {ratio:.1f}x (median of the rounds' ratios: "
+              f"{', '.join(f'{r:.1f}' for r in ratios)}; ratio of the medians {single_ms / batch_ms:.1f}x){targets}")
+        figures[f"100 orders, one batch, max_parallel {max_parallel}"] = batch_ms
+        figures[f"(ratio separate / batch, max_parallel {max_parallel})"] = ratio
+    print(f"  1000 mixed operations in one batch (max_parallel 10): {mixed_ms:.0f} ms, "
+          f"{mixed_result['successful']} ok, {mixed_result['failed']} failed", flush=True)
+    figures["1000 mixed operations, one batch, max_parallel 10"] = mixed_ms
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=7)
+    bench_profile.add_arguments(parser)
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
+    figures = {p.short: measure(p, args.rounds) for p in bench_profile.profiles(args)}
+    ratios = frozenset(label for label in next(iter(figures.values())) if label.startswith("(ratio"))
+    side_by_side("Batches over HTTP", figures, plain=ratios)
 
 
 if __name__ == "__main__":
