@@ -63,12 +63,6 @@ def prepare(job: ImportJob) -> Dialect:
     return dialect
 
 
-def count_rows(job: ImportJob, dialect: Dialect) -> int:
-    with open_rows(Path(job.file.path), job.format, dialect, job.sheet, raw_header=True) as (header, rows):
-        resolve_header(job, header)
-        return sum(1 for _ in rows)
-
-
 def resolve_header(job: ImportJob, header: list[str]) -> mapping.Resolved:
     """The job's mapping applied to the file's header (ImportFailure when it does not fit)."""
     spec = get_spec(job.type)
@@ -80,11 +74,11 @@ def run(job: ImportJob) -> None:
     started = time.perf_counter()
     spec = get_spec(job.type)
     dialect = prepare(job)
-    if job.total is None:
-        job.total = count_rows(job, dialect)
-        ImportJob.objects.filter(pk=job.pk).update(total=job.total)
     with open_rows(Path(job.file.path), job.format, dialect, job.sheet, raw_header=True) as (header, rows):
         resolved = resolve_header(job, header)
+        if job.total is None:
+            job.total = rows.count()
+            ImportJob.objects.filter(pk=job.pk).update(total=job.total)
         positions = resolved.positions
         key_index = positions[spec.key]
         seen: set[str] = set()

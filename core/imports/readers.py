@@ -23,10 +23,10 @@ from typing import Any
 from django.conf import settings
 
 from core.imports.models import Dialect
-from core.imports.xlsx import OLE_MAGIC, FormulaWithoutValue, ImportFailure, check_xlsx, xlsx_rows
+from core.imports.xlsx import OLE_MAGIC, FormulaWithoutValue, ImportFailure, Rows, check_xlsx, xlsx_rows
 
-__all__ = ["OLE_MAGIC", "FormulaWithoutValue", "ImportFailure", "check_xlsx", "clean_header", "detect_encoding",
-           "open_rows", "sniff_csv"]
+__all__ = ["OLE_MAGIC", "FormulaWithoutValue", "ImportFailure", "Rows", "check_xlsx", "clean_header",
+           "detect_encoding", "open_rows", "sniff_csv"]
 
 _SAMPLE_BYTES = 256 * 1024
 _DECIMAL_COMMA = re.compile(r"^-?(\d{1,3}(\.\d{3})+|\d+),\d+$")
@@ -109,8 +109,9 @@ def clean_header(values: list[Any]) -> list[str]:
 
 @contextmanager
 def open_rows(path: Path, fmt: str, dialect: Dialect | None, sheet: str = "", *, raw_header: bool = False):
-    """Yield (header, rows) where rows iterates (line, values). The header is clean_header()'s
-    column names, or with raw_header the header cells as text (stripped, without a BOM)."""
+    """Yield (header, rows) where rows iterates (line, values) and rows.count() counts them (see
+    Rows). The header is clean_header()'s column names, or with raw_header the header cells as
+    text (stripped, without a BOM)."""
     check_size(path)
     with ExitStack() as resources:
         if fmt == "xlsx":
@@ -169,13 +170,13 @@ def _read_csv(path: Path, dialect: Dialect, **options: Any):
                        index_col=False, **options)
 
 
-def _csv_rows(path: Path, dialect: Dialect, resources: ExitStack) -> tuple[list[str], Iterator]:
+def _csv_rows(path: Path, dialect: Dialect, resources: ExitStack) -> tuple[list[str], Rows]:
     from pandas.errors import EmptyDataError, ParserError
 
     try:
         first = _read_csv(path, dialect, nrows=1)
     except EmptyDataError:
-        return [], iter(())
+        return [], Rows(iter(()), lambda: 0)
     except UnicodeDecodeError as exc:
         raise _decode_failure(path, dialect, 1, exc) from None
     except ParserError as exc:
@@ -183,7 +184,36 @@ def _csv_rows(path: Path, dialect: Dialect, resources: ExitStack) -> tuple[list[
             raise _unterminated(1) from None
         raise ImportFailure("INVALID_FILE", f"line 1: {exc}") from None
     header = first.iloc[0].tolist() if len(first) else []
-    return header, _csv_records(path, dialect, len(header), resources)
+    width = len(header)
+    return header, Rows(_csv_records(path, dialect, width, resources), lambda: _csv_count(path, dialect, width))
+
+
+def _csv_count(path: Path, dialect: Dialect, width: int) -> int:
+    """How many rows _csv_records() yields, counted on pandas' frames without turning them into
+    Python rows: a record is blank when every cell is empty or only spaces. A file pandas
+    refuses somewhere is counted by reading it as _csv_records() does."""
+    import numpy as np
+    import pandas as pd
+    from pandas.errors import ParserError
+
+    total = 0
+    try:
+        with _read_csv(path, dialect, names=range(width), chunksize=_CHUNK_ROWS) as chunks:
+            for number, chunk in enumerate(chunks):
+                cells = chunk.to_numpy(dtype=object)
+                if number == 0:
+                    cells = cells[1:]  # the header
+                filled = cells != ""
+                rows = np.flatnonzero(filled.any(axis=1))
+                # Most rows have text in their first filled cell; the others are looked at whole.
+                first = pd.Series(cells[rows, filled[rows].argmax(axis=1)], dtype=object)
+                spaces = first.str.strip() == ""
+                total += len(rows) - int(spaces.sum())
+                total += sum(1 for values in cells[rows[spaces.to_numpy()]] if "".join(values).strip())
+    except (ParserError, UnicodeDecodeError):
+        with ExitStack() as resources:
+            return sum(1 for _ in _csv_records(path, dialect, width, resources))
+    return total
 
 
 def _csv_records(path: Path, dialect: Dialect, width: int, resources: ExitStack) -> Iterator[tuple[int, list[str]]]:

@@ -19,7 +19,7 @@ import re
 import xml.etree.ElementTree as ET
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -58,6 +58,30 @@ class FormulaWithoutValue:
         return self.formula
 
 
+Source = Callable[[], Iterator[tuple[int, list[Any]]]]
+
+
+class Rows:
+    """The data rows of an opened file as (line, values), to be read once, and count(): how many
+    there are, from a second pass over what is already open (calamine's loaded sheet, the
+    streamed sheet's shared strings) rather than opening the file again."""
+
+    __slots__ = ("_rows", "_count")
+
+    def __init__(self, rows: Iterator[tuple[int, list[Any]]], count: Callable[[], int]) -> None:
+        self._rows = rows
+        self._count = count
+
+    def __iter__(self) -> Iterator[tuple[int, list[Any]]]:
+        return self._rows
+
+    def __next__(self) -> tuple[int, list[Any]]:
+        return next(self._rows)
+
+    def count(self) -> int:
+        return self._count()
+
+
 def _corrupt(detail: str) -> ImportFailure:
     return ImportFailure("INVALID_FILE", f"the workbook is corrupt: {detail}")
 
@@ -82,20 +106,28 @@ def check_xlsx(path: Path) -> None:
         raise ImportFailure("ZIP_BOMB", "the workbook unpacks to far more data than it holds; refused")
 
 
-def xlsx_rows(path: Path, sheet: str, resources: ExitStack) -> tuple[list[Any], Iterator[tuple[int, list[Any]]]]:
+def xlsx_rows(path: Path, sheet: str, resources: ExitStack) -> tuple[list[Any], Rows]:
     """The sheet's header (its row 1; [] when the sheet does not start there) and its data rows
     as (line, values), blank rows skipped."""
     from core.imports.xlsx_stream import streamed_rows  # it builds on this module
 
     check_xlsx(path)
-    rows = streamed_rows(path, sheet, resources)
-    if rows is None:
-        rows = _calamine_sheet(path, sheet, resources)
+    source = streamed_rows(path, sheet, resources) or _calamine_sheet(path, sheet, resources)
+    rows = source()
     try:
         line, header = next(rows, (1, []))
     except _BROKEN as exc:
         raise _corrupt(type(exc).__name__) from None
-    return (header if line == 1 else []), _data(rows)
+
+    def count() -> int:
+        again = source()
+        try:
+            next(again, None)  # the header
+        except _BROKEN as exc:
+            raise _corrupt(type(exc).__name__) from None
+        return sum(1 for _ in _data(again))
+
+    return (header if line == 1 else []), Rows(_data(rows), count)
 
 
 def _data(rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any]]]:
@@ -110,7 +142,8 @@ def _data(rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any
 # --- calamine ----------------------------------------------------------------------------------
 
 
-def _calamine_sheet(path: Path, sheet: str, resources: ExitStack) -> Iterator[tuple[int, list[Any]]]:
+def _calamine_sheet(path: Path, sheet: str, resources: ExitStack) -> Source:
+    """The sheet loaded by calamine, and a function that gives its rows (again and again)."""
     from python_calamine import CalamineWorkbook, SheetTypeEnum
 
     try:
@@ -131,9 +164,12 @@ def _calamine_sheet(path: Path, sheet: str, resources: ExitStack) -> Iterator[tu
         if type(exc).__name__ != "PanicException":
             raise
         raise _corrupt("a cell calamine cannot read") from None
-    rows = _calamine_rows(worksheet)
-    marks = _marks(path, name, resources)
-    return rows if marks is None else _with_marks(rows, marks)
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        marks = _marks(path, name, resources)
+        return _calamine_rows(worksheet) if marks is None else _with_marks(_calamine_rows(worksheet), marks)
+
+    return rows
 
 
 def _calamine_rows(worksheet: Any) -> Iterator[tuple[int, list[Any]]]:

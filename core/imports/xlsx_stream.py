@@ -49,9 +49,10 @@ _EPOCH = datetime(1899, 12, 30)
 _DAY_MS = 86_400_000
 
 
-def streamed_rows(path: Path, sheet: str, resources: ExitStack) -> Iterator[tuple[int, list[Any]]] | None:
-    """The sheet's rows streamed when its XML is larger than IMPORT_XLSX_STREAM_BYTES; None to
-    leave the workbook to calamine (which also reports a missing sheet or a broken workbook)."""
+def streamed_rows(path: Path, sheet: str, resources: ExitStack) -> Callable[[], Iterator[tuple[int, list[Any]]]] | None:
+    """A function that streams the sheet's rows (each call from the start, with the shared
+    strings read once) when its XML is larger than IMPORT_XLSX_STREAM_BYTES; None to leave the
+    workbook to calamine (which also reports a missing sheet or a broken workbook)."""
     with ExitStack() as opened:
         try:
             archive = opened.enter_context(zipfile.ZipFile(path))
@@ -63,7 +64,7 @@ def streamed_rows(path: Path, sheet: str, resources: ExitStack) -> Iterator[tupl
         except _BROKEN:
             return None
         resources.enter_context(opened.pop_all())
-    return _sheet_rows(lambda: archive.open(part), book)
+    return lambda: _sheet_rows(lambda: archive.open(part), book)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,14 @@ def read_csv(tmp_path: Path, content: str | bytes, *, encoding: str = "utf-8", d
     path = tmp_path / "file.csv"
     path.write_bytes(content if isinstance(content, bytes) else content.encode(encoding))
     with open_rows(path, "csv", dialect or sniff_csv(path), raw_header=raw_header) as (header, rows):
-        return header, list(rows)
+        return header, counted(rows)
+
+
+def counted(rows) -> list:
+    """The rows, after checking that the counting pass (the job's total) counts exactly them."""
+    listed = list(rows)
+    assert rows.count() == len(listed)
+    return listed
 
 
 def csv_module_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -129,6 +136,7 @@ def _big(rows: int, *, extra_at: int | None = None) -> str:
 TRICKY = {
     "plain": "a,b,c\n1,2,3\n",
     "blank and whitespace lines": "a,b\n\n1,2\n   \n,\n \t, \n3,4\n",
+    "spaces before a value": "a,b,c\n , x,\n,  ,y\n , ,\n  ,,\n",
     "crlf": "a,b\r\n1,2\r\n\r\n3,4\r\n",
     "cr only": "a,b\r1,2\r\r3,4\r",
     "mixed line ends": "a,b\n1,2\r\n3,4\r5,6\n",
@@ -151,7 +159,7 @@ def test_the_csv_reader_reads_as_the_csv_module_does(tmp_path, name):
     path = tmp_path / "file.csv"
     path.write_bytes(TRICKY[name].encode("utf-8"))
     with open_rows(path, "csv", sniff_csv(path)) as (header, rows):
-        assert (header, list(rows)) == csv_module_rows(path)
+        assert (header, counted(rows)) == csv_module_rows(path)
 
 
 def test_the_csv_reader_reads_cp1252_as_the_csv_module_does(tmp_path):
@@ -159,7 +167,7 @@ def test_the_csv_reader_reads_cp1252_as_the_csv_module_does(tmp_path):
     path.write_bytes("name;ort\nMüller;Köln €\n\nSöhne;\"Zürich\r\nHof\"\n".encode("cp1252"))
     assert sniff_csv(path).encoding == "cp1252"
     with open_rows(path, "csv", sniff_csv(path)) as (header, rows):
-        assert (header, list(rows)) == csv_module_rows(path)
+        assert (header, counted(rows)) == csv_module_rows(path)
 
 
 def test_an_unterminated_quote_in_a_later_chunk_fails_at_its_line(tmp_path):
@@ -235,7 +243,7 @@ def xml_xlsx(tmp_path: Path, sheet_data: str, *, prefix: str = "", strings: str 
 
 def read_xlsx(path: Path, sheet: str = "", *, raw_header: bool = False):
     with open_rows(path, "xlsx", None, sheet, raw_header=raw_header) as (header, rows):
-        return header, list(rows)
+        return header, counted(rows)
 
 
 def text(ref: str, value: str) -> str:
@@ -645,9 +653,9 @@ def test_xlsx_streaming_finds_the_width_by_searching_a_sheet_with_references(tmp
     path = xml_xlsx(tmp_path, '<row r="1">' + text("A1", "a") + '</row>'
                     '<row r="2"><c r="A2"><v>1</v></c><c r="C2"/></row>')  # an empty cell last
     assert read_xlsx(path)[1] == [(2, [1])]
-    assert len(parses) == 1  # the rows, once; the width came from searching the XML
+    assert len(parses) == 2  # the rows and the count, once each; the width came from searching the XML
     read_xlsx(prefixed_workbook(tmp_path))
-    assert len(parses) == 3  # cells without references: parsed for the width, then for the rows
+    assert len(parses) == 6  # cells without references: parsed for the width, then for the rows (twice)
 
 
 @pytest.mark.parametrize(("cell", "detail"), [
