@@ -25,7 +25,7 @@ from core.db import write_slot
 from core.imports import mapping, services
 from core.imports.models import Dialect, ImportJob, ImportRowError
 from core.imports.readers import open_rows, sniff_csv
-from core.imports.specs import ImportSpec, Outcome, WriteContext, get_spec
+from core.imports.specs import ImportSpec, Outcome, WriteContext, get_spec, xlsx_fast_reader
 
 PREVIEW_ROWS = 5
 
@@ -87,7 +87,8 @@ def run(job: ImportJob) -> None:
             seen.add(_cell(values, key_index))
         group = key_index if spec.key == "order_ref" else None
         for chunk in _chunks(rows, job.batch_size, group):
-            outcomes = _validate(spec, chunk, positions, dialect, seen, grouped=group is not None, mode=job.mode)
+            outcomes = _validate(spec, chunk, positions, dialect, seen, grouped=group is not None, mode=job.mode,
+                                 xlsx=job.format == ImportJob.Format.XLSX)
             if job.mode == "create":
                 _check(spec, outcomes)  # the update modes check in the write transaction
             _commit_chunk(job, spec, outcomes, started)
@@ -100,10 +101,12 @@ def run(job: ImportJob) -> None:
 
 
 def _validate(spec: ImportSpec, chunk, positions: dict[str, int], dialect: Dialect, seen: set[str], *,
-              grouped: bool, mode: str = "create") -> list[Outcome]:
+              grouped: bool, mode: str = "create", xlsx: bool = False) -> list[Outcome]:
     outcomes = []
     previous_key = None
     fast = spec.fast_reader(positions, dialect)
+    if fast is not None and xlsx:
+        fast = xlsx_fast_reader(fast)
     key_name = spec.key
     for line, values in chunk:
         record = fast(values) if fast is not None else None

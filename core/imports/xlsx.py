@@ -133,7 +133,9 @@ def xlsx_rows(path: Path, sheet: str, resources: ExitStack) -> tuple[list[Any], 
 def _data(rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any]]]:
     try:
         for line, values in rows:
-            if any(v is not None and (v.__class__ is not str or v.strip()) for v in values):
+            first = values[0] if values else None  # mostly filled, which settles it
+            if ((first is not None and (first.__class__ is not str or first.strip()))
+                    or any(v is not None and (v.__class__ is not str or v.strip()) for v in values)):
                 yield line, values
     except _BROKEN as exc:
         raise _corrupt(type(exc).__name__) from None
