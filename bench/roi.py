@@ -1,6 +1,9 @@
-"""ax_get_roi_metrics over a year of 1,000,000 audit rows, on the embedded default (SQLite).
+"""ax_get_roi_metrics over a year of 1,000,000 audit rows, on the embedded default (SQLite) or on
+PostgreSQL + Redis (bench.profile), or on both side by side (each in a process of its own, so that
+Django starts with that profile's DATABASE_URL and REDIS_URL).
 
-Fills a throw-away database (temporary AX_VAR_DIR) with a year of audit rows from 50 users in
+Fills a throw-away database (bench.profile: a temporary AX_VAR_DIR, on PostgreSQL a database of
+its own) with a year of audit rows from 50 users in
 6 departments, rebuilds the ROI rollup, changes a baseline and two rates from days within the
 year (so that the figures are priced with the values in force on each day, and months with a
 rate change are read per day), times the tool for a whole year grouped by tool, department and
@@ -8,7 +11,7 @@ day (and the other groupings), and checks the figures against a direct aggregati
 audit table. Also measures the cost per audit row of inserting (with and without the ROI
 triggers) and of counting it into the rollup (the fold).
 
-Usage: .venv/bin/python -m bench.roi [--rows 1000000] [--runs 5] [--no-changes]
+Usage: .venv/bin/python -m bench.roi [--rows 1000000] [--runs 5] [--no-changes] [--profile sqlite|postgres|both]
 (--no-changes: every baseline and rate stays in force the whole year, for comparison)
 """
 
@@ -19,11 +22,13 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+
+from bench import profile as bench_profile
+from bench.compare import child_profile, report, run_children, side_by_side
 
 ROOT = Path(__file__).resolve().parent.parent
 YEAR = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
@@ -40,11 +45,9 @@ COLUMNS = ("tool", "user_id", "username", "department", "via", "arguments_digest
            "error_message", "duration_ms", "idempotency_key", "replayed", "batch_id", "created")
 
 
-def setup_django(var: str) -> None:
-    os.environ.update({"AX_VAR_DIR": var, "RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "WARNING",
-                       "DJANGO_SETTINGS_MODULE": "core.settings"})
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.pop("REDIS_URL", None)
+def setup_django() -> None:
+    """Django on the environment bench.profile.applied() set (this process is the profile's own)."""
+    os.environ.update({"RATE_LIMIT_PER_MINUTE": "0", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "core.settings"})
     sys.path.insert(0, str(ROOT))
     import django
 
@@ -89,21 +92,41 @@ def audit_rows(rng: random.Random, users, count: int, start: datetime, end: date
 
 
 def insert(rows) -> None:
+    """The rows in one transaction: executemany on SQLite, COPY on PostgreSQL (as a restore would)."""
     from django.db import connection, transaction
 
-    sql = f"INSERT INTO tools_auditentry ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
     with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY tools_auditentry ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        sql = f"INSERT INTO tools_auditentry ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
         cursor.executemany(sql, rows)
 
 
 def drop_triggers() -> None:
     from django.db import connection
 
+    from core.dialect import dialect
     from core.roi import rollup
 
     with connection.cursor() as cursor:
-        for name in rollup._installed_triggers(cursor):
-            cursor.execute(f"DROP TRIGGER {name}")
+        dialect().drop_triggers(cursor, rollup.AUDIT, rollup._installed_triggers(cursor), rollup.PREFIX)
+
+
+def _indexes(cursor) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of the audit table's indexes, but its primary key."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        cursor.execute("SELECT i.indexname, i.indexdef FROM pg_indexes i JOIN pg_class c ON c.relname = i.indexname "
+                       "JOIN pg_index x ON x.indexrelid = c.oid WHERE i.tablename = 'tools_auditentry' "
+                       "AND i.schemaname = current_schema() AND NOT x.indisprimary")
+    else:
+        cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tools_auditentry' "
+                       "AND sql IS NOT NULL")
+    return cursor.fetchall()
 
 
 def write_costs(rng: random.Random, users, count: int = 20_000, rounds: int = 3) -> dict[str, float]:
@@ -146,9 +169,7 @@ def fill(rng: random.Random, users, count: int) -> dict[str, float]:
 
     drop_triggers()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tools_auditentry' "
-                       "AND sql IS NOT NULL")
-        indexes = cursor.fetchall()
+        indexes = _indexes(cursor)
         for name, _sql in indexes:
             cursor.execute(f'DROP INDEX "{name}"')
     started = time.perf_counter()
@@ -184,28 +205,95 @@ def direct_totals(date_from: str, date_to: str) -> dict[str, tuple[int, int, int
     the baseline in force on each row's day, and priced per day with the rates then in force."""
     from django.db import connection
 
+    from core.dialect import dialect
     from core.roi.history import rate_history
     from core.roi.rollup import ENVELOPE_TOOLS
 
     rates = rate_history()
+    d = dialect()
+    day = d.utc_day("a.created")
     in_force = ("COALESCE((SELECT b.seconds FROM roi_baseline b WHERE b.tool = a.tool AND b.effective_from <= "
-                "date(a.created) ORDER BY b.effective_from DESC LIMIT 1), 0)")
+                f"{day} ORDER BY b.effective_from DESC LIMIT 1), 0)")
     sql = (
-        "SELECT a.tool, COALESCE(a.user_id, 0), a.department, date(a.created), COUNT(*), "
-        f"SUM(CASE WHEN a.success THEN MAX(0, {in_force} * 1000 - a.duration_ms) ELSE 0 END) "
+        f"SELECT a.tool, COALESCE(a.user_id, 0), a.department, {day}, COUNT(*), "
+        f"SUM(CASE WHEN a.success THEN {d.greatest}(0, {in_force} * 1000 - a.duration_ms) ELSE 0 END) "
         "FROM tools_auditentry a "
-        "WHERE a.created >= %s AND a.created < date(%s, '+1 day') AND NOT a.replayed AND a.via <> 'migration' "
+        "WHERE a.created >= %s AND a.created < %s AND NOT a.replayed AND a.via <> 'migration' "
         f"AND a.tool NOT IN ({', '.join(['%s'] * len(ENVELOPE_TOOLS))}) GROUP BY 1, 2, 3, 4"
     )
+    end = date.fromisoformat(date_to) + timedelta(days=1)
     totals: dict[str, list[int]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, [date_from, date_to, *ENVELOPE_TOOLS])
+        cursor.execute(sql, [datetime.fromisoformat(date_from).replace(tzinfo=UTC),
+                             datetime(end.year, end.month, end.day, tzinfo=UTC), *ENVELOPE_TOOLS])
         for tool, user_pk, department, day, operations, saved in cursor.fetchall():
             entry = totals.setdefault(tool, [0, 0, 0])
             entry[0] += operations
-            entry[1] += saved
-            entry[2] += saved * rates.cents(user_pk, department, date.fromisoformat(day))
+            entry[1] += int(saved)
+            entry[2] += int(saved) * rates.cents(user_pk, department, day if isinstance(day, date)
+                                                 else date.fromisoformat(day))
     return {tool: tuple(v) for tool, v in totals.items()}
+
+
+def measure(args: argparse.Namespace, profile_label: str) -> dict[str, float]:
+    setup_django()
+    from django.db import connection
+
+    from core.audit.models import AuditEntry
+    from core.roi.figures import UNITS_PER_CENT, round_half_up
+    from core.roi.models import Usage
+    from core.tools.pipeline import call_tool
+
+    print(f"ROI on {profile_label}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
+    rng = random.Random(7)
+    users, admin = make_people(rng)
+    costs = write_costs(rng, users)
+    phases = fill(rng, users, args.rows)
+    phases.update({"baseline change": 0.0} if args.no_changes else change_history(users))
+    print(f"{AuditEntry.objects.count():,} audit rows in 2025, 50 users, 6 departments, {len(TOOLS)} tools; "
+          f"rollup: {Usage.objects.count():,} rows")
+    print(f"load {phases['load']:.1f} s, index {phases['index']:.1f} s, rollup rebuild {phases['rebuild']:.1f} s, "
+          f"a baseline change from 1 July recomputed in {phases['baseline change']:.1f} s")
+    print("per audit row: " + ", ".join(f"{label} {us:.1f} µs" for label, us in costs.items()), flush=True)
+    figures = {"rollup rebuild (ms)": phases["rebuild"] * 1000,
+               "baseline change recomputed (ms)": phases["baseline change"] * 1000,
+               **{f"per audit row: {label} (µs)": us for label, us in costs.items()}}
+
+    year = {"date_from": "2025-01-01", "date_to": "2025-12-31"}
+    cases = [("tool", year), ("department", year), ("day", year), ("user", year), ("week", year),
+             ("month", year), ("day", {"date_from": "2025-03-10", "date_to": "2025-04-20"})]
+    print(f"ax_get_roi_metrics (call_tool, whole pipeline), first call and median of {args.runs}:")
+    for group_by, span in cases:
+        arguments = {**span, "group_by": group_by}
+        times = []
+        for _ in range(args.runs + 1):
+            started = time.perf_counter()
+            result = call_tool("ax_get_roi_metrics", arguments, admin)
+            times.append((time.perf_counter() - started) * 1000)
+        label = f"{group_by:<10} {span['date_from']}..{span['date_to']}"
+        print(f"  {label:34} first {times[0]:6.0f} ms   median {statistics.median(times[1:]):6.0f} ms   "
+              f"({result['total_operations']:,} operations, {result['total_cost_saved_eur']} EUR)", flush=True)
+        figures[f"by {label}, median"] = statistics.median(times[1:])
+
+    # A day of new rows (1/365 of the year) not yet folded: the next call counts them first.
+    day = args.rows // 365
+    insert(audit_rows(rng, users, day, datetime(2025, 12, 31, 12, tzinfo=UTC), YEAR[1]))
+    started = time.perf_counter()
+    call_tool("ax_get_roi_metrics", {**year, "group_by": "day"}, admin)
+    elapsed = (time.perf_counter() - started) * 1000
+    print(f"  day, right after {day:,} new audit rows (the call folds them first): {elapsed:.0f} ms")
+    figures[f"by day right after {day:,} new rows"] = elapsed
+
+    result = call_tool("ax_get_roi_metrics", {**year, "group_by": "tool"}, admin)
+    direct = direct_totals(year["date_from"], year["date_to"])
+    mismatches = [e["tool"] for e in result["by_tool"] if (e["operations"], e["cost_saved_eur"]) != (
+        direct[e["tool"]][0], Decimal(round_half_up(direct[e["tool"]][2], UNITS_PER_CENT)).scaleb(-2))]
+    total_ops = sum(v[0] for v in direct.values())
+    assert len(result["by_tool"]) == len(direct) and not mismatches, mismatches
+    assert result["total_operations"] == total_ops
+    print(f"checked: by_tool equals a direct aggregation of the audit table ({total_ops:,} operations)", flush=True)
+    connection.close()
+    return figures
 
 
 def main() -> None:
@@ -213,59 +301,18 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-changes", action="store_true", help="change no baseline or rate within the year")
+    bench_profile.add_arguments(parser)
+    if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        profile = child_profile(sys.argv[2])
+        args = parser.parse_args(sys.argv[3:])
+        with bench_profile.applied(profile):
+            report(measure(args, profile.label))
+        return
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="axhub-bench-roi-") as var:
-        setup_django(var)
-        from django.db import connection
-
-        from core.audit.models import AuditEntry
-        from core.roi.figures import UNITS_PER_CENT, round_half_up
-        from core.roi.models import Usage
-        from core.tools.pipeline import call_tool
-
-        rng = random.Random(7)
-        users, admin = make_people(rng)
-        costs = write_costs(rng, users)
-        phases = fill(rng, users, args.rows)
-        phases.update({"baseline change": 0.0} if args.no_changes else change_history(users))
-        print(f"{AuditEntry.objects.count():,} audit rows in 2025, 50 users, 6 departments, {len(TOOLS)} tools; "
-              f"rollup: {Usage.objects.count():,} rows")
-        print(f"load {phases['load']:.1f} s, index {phases['index']:.1f} s, rollup rebuild {phases['rebuild']:.1f} s, "
-              f"a baseline change from 1 July recomputed in {phases['baseline change']:.1f} s")
-        print("per audit row: " + ", ".join(f"{label} {us:.1f} µs" for label, us in costs.items()))
-
-        year = {"date_from": "2025-01-01", "date_to": "2025-12-31"}
-        cases = [("tool", year), ("department", year), ("day", year), ("user", year), ("week", year),
-                 ("month", year), ("day", {"date_from": "2025-03-10", "date_to": "2025-04-20"})]
-        print(f"ax_get_roi_metrics (call_tool, whole pipeline), first call and median of {args.runs}:")
-        for group_by, span in cases:
-            arguments = {**span, "group_by": group_by}
-            times = []
-            for _ in range(args.runs + 1):
-                started = time.perf_counter()
-                result = call_tool("ax_get_roi_metrics", arguments, admin)
-                times.append((time.perf_counter() - started) * 1000)
-            label = f"{group_by:<10} {span['date_from']}..{span['date_to']}"
-            print(f"  {label:34} first {times[0]:6.0f} ms   median {statistics.median(times[1:]):6.0f} ms   "
-                  f"({result['total_operations']:,} operations, {result['total_cost_saved_eur']} EUR)")
-
-        # A day of new rows (1/365 of the year) not yet folded: the next call counts them first.
-        day = args.rows // 365
-        insert(audit_rows(rng, users, day, datetime(2025, 12, 31, 12, tzinfo=UTC), YEAR[1]))
-        started = time.perf_counter()
-        call_tool("ax_get_roi_metrics", {**year, "group_by": "day"}, admin)
-        elapsed = (time.perf_counter() - started) * 1000
-        print(f"  day, right after {day:,} new audit rows (the call folds them first): {elapsed:.0f} ms")
-
-        result = call_tool("ax_get_roi_metrics", {**year, "group_by": "tool"}, admin)
-        direct = direct_totals(year["date_from"], year["date_to"])
-        mismatches = [e["tool"] for e in result["by_tool"] if (e["operations"], e["cost_saved_eur"]) != (
-            direct[e["tool"]][0], Decimal(round_half_up(direct[e["tool"]][2], UNITS_PER_CENT)).scaleb(-2))]
-        total_ops = sum(v[0] for v in direct.values())
-        assert len(result["by_tool"]) == len(direct) and not mismatches, mismatches
-        assert result["total_operations"] == total_ops
-        print(f"checked: by_tool equals a direct aggregation of the audit table ({total_ops:,} operations)")
-        connection.close()
+    figures = run_children("bench.roi", bench_profile.profiles(args),
+                           ["--rows", str(args.rows), "--runs", str(args.runs)]
+                           + (["--no-changes"] if args.no_changes else []))
+    side_by_side("ROI", figures, unit="")
 
 
 if __name__ == "__main__":
