@@ -1,10 +1,10 @@
-"""Bulk import throughput and peak memory on the embedded default (SQLite), against
-django-import-export on the same CSV.
+"""Bulk import throughput and peak memory, against django-import-export on the same CSV, on
+the embedded default (SQLite) or PostgreSQL + Redis or both (bench.profile).
 
 Usage: .venv/bin/pip install -r requirements-bench.txt   (once: django-import-export is bench-only)
        .venv/bin/python -m bench.imports [--rows 100000] [--xlsx-rows 100000] [--batch-size 5000]
-           [--die-default-rows 20000] [--million] [--german] [--phases] [--profile FILE] [--skip-die]
-           [--skip-modes]
+           [--die-default-rows 20000] [--million] [--german] [--phases] [--cprofile FILE] [--skip-die]
+           [--skip-modes] [--profile sqlite|postgres|both] [--database URL] [--redis URL]
 
 Every measurement runs in a fresh subprocess against a fresh database in its own temporary
 AX_VAR_DIR, so its peak memory is that process's ru_maxrss and nothing is cached between
@@ -33,12 +33,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.profile import Profile, add_arguments, environment, profiles
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_ROWS_PER_S = 35_000  # customers CSV, create mode, on the 2-core machine the README's figures come from
 TARGET_BULK_RATIO = 3.0  # and at least this many times django-import-export's fastest (bulk) mode, in one run
 TARGET_XLSX_RATIO = 0.8  # XLSX rows/s against the CSV rows/s of the same run
 TARGET_MILLION_MB = 300
 TARGET_MILLION_XLSX_MB = 500
+TARGET_SERVER_ROWS_PER_S = 20_000  # the same CSV on PostgreSQL + Redis
 HEADER = ["customer_account", "name", "currency", "credit_limit", "segment", "email"]
 
 _NAMES = [
@@ -238,8 +241,9 @@ def child_ours(spec: dict) -> dict:
             "customers": customers, "created": job.records_created, "updated": job.records_updated,
             "unchanged": job.records_unchanged,
             "audit": AuditEntry.objects.filter(batch_id=job.job_id).count(),
-            "events": Event.objects.filter(type="customer.created").count(),
-            "updated_events": Event.objects.filter(type="customer.updated").count()}
+            # This job's events (a preloaded database holds the first import's too).
+            "events": Event.objects.filter(type="customer.created", created__gte=job.started).count(),
+            "updated_events": Event.objects.filter(type="customer.updated", created__gte=job.started).count()}
 
 
 def child_die(spec: dict) -> dict:
@@ -305,11 +309,10 @@ def _child(env: dict[str, str], step: str, spec: dict) -> dict:
     return json.loads(lines[-1][len("RESULT "):])
 
 
-def _fresh_env(var: str) -> dict[str, str]:
-    env = {**os.environ, "AX_VAR_DIR": var, "DJANGO_SETTINGS_MODULE": "core.settings", "LOG_LEVEL": "WARNING",
-           "RATE_LIMIT_PER_MINUTE": "0", "PYTHONHASHSEED": "0"}
-    for name in ("DATABASE_URL", "REDIS_URL", "MEDIA_ROOT"):
-        env.pop(name, None)
+def _fresh_env(env: dict[str, str]) -> dict[str, str]:
+    env = {**env, "DJANGO_SETTINGS_MODULE": "core.settings", "LOG_LEVEL": "WARNING", "RATE_LIMIT_PER_MINUTE": "0",
+           "PYTHONHASHSEED": "0"}
+    env.pop("MEDIA_ROOT", None)
     return env
 
 
@@ -321,10 +324,10 @@ def _rates(result: dict, rows: int) -> str:
             f"{result['preempted']:,} preemptions)")
 
 
-def run_ours(label: str, path: Path, fmt: str, rows: int, batch_size: int, *, phases: bool = False,
+def run_ours(on: Profile, label: str, path: Path, fmt: str, rows: int, batch_size: int, *, phases: bool = False,
              profile: str = "", mode: str = "create", preload: Path | None = None) -> dict:
-    with tempfile.TemporaryDirectory(prefix="axhub-bench-") as var:
-        env = _fresh_env(var)
+    with environment(on) as base_env:
+        env = _fresh_env(base_env)
         job = _child(env, "submit", {"engine": "ours", "file": str(path), "fmt": fmt, "batch_size": batch_size,
                                      "mode": mode, "preload": str(preload) if preload else ""})
         result = _child(env, "ours", {"job": job["job"], "phases": phases, "profile": profile})
@@ -349,9 +352,9 @@ def run_ours(label: str, path: Path, fmt: str, rows: int, batch_size: int, *, ph
     return result
 
 
-def run_die(path: Path, rows: int, mode: str, note: str = "") -> dict:
-    with tempfile.TemporaryDirectory(prefix="axhub-bench-") as var:
-        env = _fresh_env(var)
+def run_die(on: Profile, path: Path, rows: int, mode: str, note: str = "") -> dict:
+    with environment(on) as base_env:
+        env = _fresh_env(base_env)
         _child(env, "submit", {"engine": "die"})
         result = _child(env, "die", {"file": str(path), "mode": mode})
     assert not result["has_errors"] and result["customers"] == rows, result
@@ -392,9 +395,10 @@ def main() -> None:
     parser.add_argument("--german", action="store_true", help="also import the CSV as a German Excel export "
                                                                 "(';', decimal comma, BOM)")
     parser.add_argument("--phases", action="store_true", help="time the engine's phases in our CSV import")
-    parser.add_argument("--profile", metavar="FILE", default="",
+    parser.add_argument("--cprofile", metavar="FILE", default="",
                         help="run our CSV import under cProfile and write its top functions to FILE")
     parser.add_argument("--skip-die", action="store_true", help="skip the django-import-export comparison")
+    add_arguments(parser)
     args = parser.parse_args()
 
     die = not args.skip_die and _die_installed()
@@ -403,76 +407,111 @@ def main() -> None:
               "  .venv/bin/pip install -r requirements-bench.txt\n(or pass --skip-die)", file=sys.stderr)
         raise SystemExit(2)
 
-    print(f"Import bench on the embedded default (SQLite), batch_size {args.batch_size}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f} (each run: fresh subprocess, fresh database)", flush=True)
+    chosen = profiles(args)
+    print(f"Import bench on {' and '.join(p.label for p in chosen)}, batch_size {args.batch_size}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (each run: fresh subprocess, fresh "
+          f"database)", flush=True)
     with tempfile.TemporaryDirectory(prefix="axhub-bench-files-") as files:
         csv_path, xlsx_path = Path(files, "customers.csv"), Path(files, "customers.xlsx")
         started = time.perf_counter()
         write_csv(csv_path, args.rows)
         write_xlsx(xlsx_path, args.xlsx_rows)
+        changed_path = Path(files, "customers-changed.csv")
+        write_changed_csv(csv_path, changed_path)
         print(f"  generated {args.rows:,}-row CSV ({csv_path.stat().st_size / 1e6:.1f} MB) and "
               f"{args.xlsx_rows:,}-row XLSX ({xlsx_path.stat().st_size / 1e6:.1f} MB) in "
               f"{time.perf_counter() - started:.1f} s", flush=True)
+        results = {}
+        for on in chosen:
+            print(f"{on.label}:", flush=True)
+            results[on.name] = _measure(on, args, Path(files), csv_path, xlsx_path, changed_path, die)
+    for on in chosen:
+        _summary(on, args, **results[on.name])
+    if len(chosen) > 1:
+        _side_by_side(args, results)
 
-        ours_csv = run_ours("ours CSV", csv_path, "csv", args.rows, args.batch_size, phases=args.phases,
-                            profile=args.profile)
-        ours_xlsx = run_ours("ours XLSX", xlsx_path, "xlsx", args.xlsx_rows, args.batch_size)
-        upsert = update = None
-        if not args.skip_modes:
-            changed_path = Path(files, "customers-changed.csv")
-            write_changed_csv(csv_path, changed_path)
-            upsert = run_ours("ours CSV upsert, all unchanged", csv_path, "csv", args.rows, args.batch_size,
-                              mode="upsert", preload=csv_path)
-            update = run_ours("ours CSV update, all changed", changed_path, "csv", args.rows, args.batch_size,
-                              mode="update", preload=csv_path)
-        german = None
-        if args.german:
-            german_path = Path(files, "kunden.csv")
+
+def _measure(on: Profile, args, files: Path, csv_path: Path, xlsx_path: Path, changed_path: Path,
+             die: bool) -> dict:
+    ours_csv = run_ours(on, "ours CSV", csv_path, "csv", args.rows, args.batch_size, phases=args.phases,
+                        profile=args.cprofile)
+    ours_xlsx = run_ours(on, "ours XLSX", xlsx_path, "xlsx", args.xlsx_rows, args.batch_size)
+    upsert = update = None
+    if not args.skip_modes:
+        upsert = run_ours(on, "ours CSV upsert, all unchanged", csv_path, "csv", args.rows, args.batch_size,
+                          mode="upsert", preload=csv_path)
+        update = run_ours(on, "ours CSV update, all changed", changed_path, "csv", args.rows, args.batch_size,
+                          mode="update", preload=csv_path)
+    german = None
+    if args.german:
+        german_path = files / "kunden.csv"
+        if not german_path.exists():
             write_csv(german_path, args.rows, german=True)
-            german = run_ours("ours CSV ';' decimal comma, BOM", german_path, "csv", args.rows, args.batch_size)
-        die_default = die_bulk = None
-        if die:
-            default_rows = min(args.die_default_rows or args.rows, args.rows)
-            default_path = csv_path
-            note = ""
-            if default_rows < args.rows:
-                default_path = Path(files, "customers-head.csv")
-                _head(csv_path, default_path, default_rows)
-                note = f"  first {default_rows:,} rows of the same CSV"
-            die_default = run_die(default_path, default_rows, "default", note)
-            die_bulk = run_die(csv_path, args.rows, "bulk")
+        german = run_ours(on, "ours CSV ';' decimal comma, BOM", german_path, "csv", args.rows, args.batch_size)
+    die_default = die_bulk = None
+    if die:
+        default_rows = min(args.die_default_rows or args.rows, args.rows)
+        default_path = csv_path
+        note = ""
+        if default_rows < args.rows:
+            default_path = files / "customers-head.csv"
+            _head(csv_path, default_path, default_rows)
+            note = f"  first {default_rows:,} rows of the same CSV"
+        die_default = run_die(on, default_path, default_rows, "default", note)
+        die_bulk = run_die(on, csv_path, args.rows, "bulk")
 
-        million = million_xlsx = None
-        if args.million:
-            million_path = Path(files, "million.csv")
-            write_csv(million_path, 1_000_000)
-            print(f"  generated 1,000,000-row CSV ({million_path.stat().st_size / 1e6:.1f} MB)", flush=True)
-            million = run_ours("ours CSV 1,000,000 rows", million_path, "csv", 1_000_000, args.batch_size)
-            million_path.unlink()
-            million_xlsx_path = Path(files, "million.xlsx")
-            write_xlsx(million_xlsx_path, 1_000_000)
-            print(f"  generated 1,000,000-row XLSX ({million_xlsx_path.stat().st_size / 1e6:.1f} MB)", flush=True)
-            million_xlsx = run_ours("ours XLSX 1,000,000 rows", million_xlsx_path, "xlsx", 1_000_000,
-                                    args.batch_size)
-        else:
-            print("  1,000,000-row memory checks skipped (pass --million; it takes several minutes)", flush=True)
+    million = million_xlsx = None
+    if args.million:
+        million_path = files / "million.csv"
+        write_csv(million_path, 1_000_000)
+        print(f"  generated 1,000,000-row CSV ({million_path.stat().st_size / 1e6:.1f} MB)", flush=True)
+        million = run_ours(on, "ours CSV 1,000,000 rows", million_path, "csv", 1_000_000, args.batch_size)
+        million_path.unlink()
+        million_xlsx_path = files / "million.xlsx"
+        write_xlsx(million_xlsx_path, 1_000_000)
+        print(f"  generated 1,000,000-row XLSX ({million_xlsx_path.stat().st_size / 1e6:.1f} MB)", flush=True)
+        million_xlsx = run_ours(on, "ours XLSX 1,000,000 rows", million_xlsx_path, "xlsx", 1_000_000,
+                                args.batch_size)
+        million_xlsx_path.unlink()
+    else:
+        print("  1,000,000-row memory checks skipped (pass --million; it takes several minutes)", flush=True)
+    return {"ours_csv": ours_csv, "ours_xlsx": ours_xlsx, "german": german, "die_default": die_default,
+            "die_bulk": die_bulk, "million": million, "million_xlsx": million_xlsx, "upsert": upsert,
+            "update": update}
 
-    _summary(args, ours_csv, ours_xlsx, german, die_default, die_bulk, million, million_xlsx, upsert, update)
+
+def _side_by_side(args, results: dict[str, dict]) -> None:
+    sqlite, server = results["sqlite"], results["postgres"]
+    rows = [("CSV create", "ours_csv"), ("XLSX create", "ours_xlsx"), ("CSV upsert, unchanged", "upsert"),
+            ("CSV update, changed", "update"), ("django-import-export bulk", "die_bulk")]
+    print()
+    print(f"SIDE BY SIDE  {args.rows:,} customers, rows/s (per CPU-second of the importing process)")
+    print(f"  {'':28} {'SQLite':>22} {'PostgreSQL + Redis':>22} {'PG / SQLite':>12}")
+    for label, key in rows:
+        a, b = sqlite.get(key), server.get(key)
+        if not a or not b:
+            continue
+        print(f"  {label:28} {a['rows_per_s']:>10,.0f} ({a['rows_per_cpu_s']:>8,.0f}) "
+              f"{b['rows_per_s']:>10,.0f} ({b['rows_per_cpu_s']:>8,.0f}) {b['rows_per_s'] / a['rows_per_s']:>11.2f}x")
+    rate = server["ours_csv"]["rows_per_s"]
+    print(f"  PostgreSQL + Redis CSV create: target >= {TARGET_SERVER_ROWS_PER_S:,} rows/s: "
+          f"{'met' if rate >= TARGET_SERVER_ROWS_PER_S else 'NOT MET'}; no more than 2x slower than SQLite: "
+          f"{'met' if rate * 2 >= sqlite['ours_csv']['rows_per_s'] else 'NOT MET'}")
 
 
-def _summary(args, ours_csv, ours_xlsx, german, die_default, die_bulk, million, million_xlsx, upsert,
+def _summary(on: Profile, args, ours_csv, ours_xlsx, german, die_default, die_bulk, million, million_xlsx, upsert,
              update) -> None:
     def verdict(ok: bool) -> str:
         return "met" if ok else "NOT MET"
 
     rate = ours_csv["rows_per_s"]
+    target = TARGET_ROWS_PER_S if on.name == "sqlite" else TARGET_SERVER_ROWS_PER_S
     print()
     print("=" * 104)
-    print(f"SUMMARY  embedded default (SQLite), batch_size {args.batch_size}; ours = end to end (parse, validate, "
+    print(f"SUMMARY  {on.label}, batch_size {args.batch_size}; ours = end to end (parse, validate, "
           f"write, audit, events, checkpoints)")
     print(f"  ours CSV {args.rows:,} rows:   {rate:>8,.0f} rows/s  ({ours_csv['rows_per_cpu_s']:,.0f} per CPU-s)  "
-          f"peak {ours_csv['peak_mb']:.0f} MB   target >= {TARGET_ROWS_PER_S:,} rows/s: "
-          f"{verdict(rate >= TARGET_ROWS_PER_S)}")
+          f"peak {ours_csv['peak_mb']:.0f} MB   target >= {target:,} rows/s: {verdict(rate >= target)}")
     xlsx_ratio = ours_xlsx["rows_per_s"] / rate
     print(f"  ours XLSX {args.xlsx_rows:,} rows:   {ours_xlsx['rows_per_s']:>8,.0f} rows/s  "
           f"({ours_xlsx['rows_per_cpu_s']:,.0f} per CPU-s)  peak {ours_xlsx['peak_mb']:.0f} MB   "
