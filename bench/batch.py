@@ -58,8 +58,8 @@ def _separate(session: requests.Session, base: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def measure(profile: bench_profile.Profile, rounds: int) -> dict[str, float]:
-    with running_hub(profile=profile) as (base, token, _env):
+def measure(profile: bench_profile.Profile, rounds: int, extra_env: dict[str, str]) -> dict[str, float]:
+    with running_hub(extra_env=extra_env, profile=profile) as (base, token, _env):
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {token}"
         # Plenty of stock and no credit limit, so every order succeeds.
@@ -117,10 +117,14 @@ def measure(profile: bench_profile.Profile, rounds: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--hub-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the hub's processes (repeatable), to compare settings; "
+                             "e.g. PGOPTIONS='-c synchronous_commit=off'")
     bench_profile.add_arguments(parser)
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
-    figures = {p.short: measure(p, args.rounds) for p in bench_profile.profiles(args)}
+    extra_env = dict(item.split("=", 1) for item in args.hub_env)
+    figures = {p.short: measure(p, args.rounds, extra_env) for p in bench_profile.profiles(args)}
     ratios = frozenset(label for label in next(iter(figures.values())) if label.startswith("(ratio"))
     side_by_side("Batches over HTTP", figures, plain=ratios)
 

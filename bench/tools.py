@@ -30,8 +30,8 @@ def _timings(session: requests.Session, url: str, body: dict, calls: int) -> lis
     return timings
 
 
-def measure(profile: bench_profile.Profile, calls: int) -> dict[str, float]:
-    with running_hub(profile=profile) as (base, token, _env):
+def measure(profile: bench_profile.Profile, calls: int, extra_env: dict[str, str]) -> dict[str, float]:
+    with running_hub(extra_env=extra_env, profile=profile) as (base, token, _env):
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {token}"
         url = f"{base}/api/tools/ax_create_salesorder"
@@ -56,10 +56,14 @@ def measure(profile: bench_profile.Profile, calls: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--hub-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the hub's processes (repeatable), to compare settings; "
+                             "e.g. PGOPTIONS='-c synchronous_commit=off'")
     bench_profile.add_arguments(parser)
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
-    figures = {p.short: measure(p, args.calls) for p in bench_profile.profiles(args)}
+    extra_env = dict(item.split("=", 1) for item in args.hub_env)
+    figures = {p.short: measure(p, args.calls, extra_env) for p in bench_profile.profiles(args)}
     side_by_side("One call over HTTP", figures)
 
 
