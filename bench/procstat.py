@@ -107,7 +107,7 @@ def _classify(pid: int, me: int, parents: dict[int, int], database: str) -> tupl
     if cmd.startswith("postgres:"):
         if database and f" {database} " in cmd:
             return ("PostgreSQL backends", 0)
-        return ("PostgreSQL server processes", 0)
+        return ("PostgreSQL (server processes, other databases)", 0)
     if cmd.startswith("redis-server"):
         return ("Redis", 0)
     return None
