@@ -124,7 +124,13 @@ def run_sql(sql: str, params: Sequence[Any] = (), *, many: bool = False) -> list
     same error translation (django.db errors), health check and broken-transaction guard. It
     does not pass through connection.execute_wrapper() hooks. When queries are being logged
     (DEBUG, a test capturing them) it goes through Django's cursor, so it is logged like any
-    other."""
+    other.
+
+    One row given as `many` is sent with execute: psycopg's executemany runs a pipeline, which
+    waits for the server three times where execute waits once (an order's line and its event
+    are one row each)."""
+    if many and len(params) == 1:
+        params, many = params[0], False
     conn = connections[DEFAULT_DB_ALIAS]
     if conn.queries_logged:
         with conn.cursor() as cursor:
