@@ -33,7 +33,7 @@ FRAGMENTS = {
                "created": "datetime('2025-01-01', '+' || (n * 31536 / %s) || ' seconds')",
                "due": "date(created, '+30 days')", "paid": "datetime(created, '+10 days')"},
     "postgresql": {"sales_id": "'SO-B-' || lpad(n::text, 7, '0')",
-                   "created": "timestamptz '2025-01-01 00:00:00+00' + (n * 31536 / %s) * interval '1 second'",
+                   "created": "timestamptz '2025-01-01 00:00:00+00' + (n::bigint * 31536 / %s) * interval '1 second'",
                    "due": "(created + interval '30 days')::date", "paid": "created + interval '10 days'"},
 }
 
