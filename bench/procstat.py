@@ -61,7 +61,7 @@ def _role(cmdline: str) -> str:
 class Snapshot:
     at: float
     machine: int
-    ticks: Counter = field(default_factory=Counter)  # (role, pid) -> ticks
+    ticks: dict = field(default_factory=dict)  # pid -> ((role, numbered pid), ticks)
 
     @classmethod
     def take(cls, database: str = "") -> Snapshot:
@@ -78,7 +78,7 @@ class Snapshot:
         for pid, used in ticks.items():
             role = _classify(pid, me, parents, database)
             if role:
-                snap.ticks[role] += used
+                snap.ticks[pid] = (role, used)
         return snap
 
 
@@ -116,10 +116,16 @@ def _classify(pid: int, me: int, parents: dict[int, int], database: str) -> tupl
 def usage(before: Snapshot, after: Snapshot) -> dict[str, float]:
     """CPU seconds per role between two snapshots (dispatchers numbered), plus the rest of the
     machine and the wall time."""
+    # Per process: one that ended inside the interval is left out (its CPU went with it), one
+    # that started inside it counts whole.
+    grouped: Counter = Counter()
+    for pid, (key, value) in after.ticks.items():
+        earlier = before.ticks.get(pid)
+        grouped[key] += value - (earlier[1] if earlier and earlier[0] == key else 0)
     result: dict[str, float] = {}
-    for (role, pid), value in after.ticks.items():
-        used = (value - before.ticks.get((role, pid), 0)) / TICK
-        several = sorted(p for r, p in after.ticks if r == role)
+    for (role, pid), value in grouped.items():
+        used = value / TICK
+        several = sorted(p for r, p in grouped if r == role)
         if role in _NUMBERED and len(several) > 1:
             role = f"{role} {several.index(pid) + 1}"
         result[role] = result.get(role, 0.0) + used

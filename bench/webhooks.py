@@ -289,6 +289,15 @@ def measure(profile: Profile, counts: list[int], latency_calls: int, pause: floa
     return figures
 
 
+def _per_delivery(cpu: dict[str, float], deliveries: int) -> str:
+    """CPU per delivery of the dispatchers and of the PostgreSQL backends: what a delivery costs,
+    which other work on the machine disturbs far less than deliveries/s."""
+    dispatchers = sum(v for k, v in cpu.items() if k.startswith("dispatcher"))
+    backends = cpu.get("PostgreSQL backends", 0.0)
+    text = f"dispatcher {1000 * dispatchers / deliveries:.2f} ms"
+    return text + (f", PG {1000 * backends / deliveries:.2f} ms" if backends else "")
+
+
 def report(results: dict[str, Figures], counts: list[int], args: argparse.Namespace) -> None:
     names = list(results)
     width = 26
@@ -309,6 +318,9 @@ def report(results: dict[str, Figures], counts: list[int], args: argparse.Namesp
     for n in counts:
         row(f"{n} dispatcher(s): deliveries/s (every round)",
             [f"{f.rate(n):,.0f} ({', '.join(f'{r:.0f}' for r in f.rates[n])})" for f in results.values()])
+    for n in counts:
+        row(f"{n} dispatcher(s): CPU per delivery (median round)",
+            [_per_delivery(f.median_cpu(n), args.backlog) for f in results.values()])
     if len(counts) > 1:
         a, b = counts[0], counts[-1]
         row(f"{b} vs {a} dispatcher(s)", [f"{f.rate(b) / f.rate(a):.2f}x" for f in results.values()])
