@@ -112,10 +112,16 @@ def send_claimed(token: str) -> int:
     return sent[0]
 
 
-def load_claimed(token: str) -> list[Delivery]:
-    """The deliveries moved to `sending` under this token, with subscription and event, in one query."""
-    return list(Delivery.objects.select_related("subscription", "event")
-                .filter(claim=token, status=Delivery.Status.SENDING).order_by("next_attempt_at"))
+def load_claimed(*tokens: str) -> list[Delivery]:
+    """The deliveries moved to `sending` under these tokens, with their events, in one query,
+    and their subscriptions in one more: a subscription is read once, not once per delivery
+    (most deliveries of a backlog share a handful of subscriptions)."""
+    rows = list(Delivery.objects.select_related("event").filter(claim__in=tokens, status=Delivery.Status.SENDING)
+                .order_by("next_attempt_at"))
+    subscriptions = Subscription.objects.in_bulk({d.subscription_id for d in rows})
+    for d in rows:
+        d.subscription = subscriptions[d.subscription_id]
+    return rows
 
 
 def send_one(pk: int, token: str, due: datetime | None = None, *, preclaimed: bool = False) -> bool:

@@ -19,6 +19,7 @@ Any number of dispatchers may run: every claim is a conditional UPDATE.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -30,9 +31,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
-from django.db.models import Q
 
-from core.db import write_slot
+from core.db import run_sql, write_slot
 from core.webhooks import clock, fanout
 from core.webhooks.delivery import Outcome, attempt, expiry, interrupted, load_claimed, record, sending_lease
 from core.webhooks.models import Delivery, Subscription
@@ -46,38 +46,63 @@ MAINTAIN_EVERY = 30.0
 @dataclass(frozen=True)
 class Claimed:
     token: str
-    rows: list[tuple[int, datetime]]  # (pk, due)
+    pks: list[int]
 
 
 def claim_due(limit: int = 1000, *, sending: bool = False) -> list[Claimed]:
     """Claim due deliveries of active subscriptions, in chunks of WEBHOOK_TASK_BATCH.
 
-    Each chunk is taken by one conditional UPDATE (still pending, still unclaimed or its lease
-    run out) that writes a fresh token, so two dispatchers never hand out the same row twice.
-    With sending=True (the dispatcher's own senders) the rows go straight to `sending`, which
-    saves each delivery a second claim.
+    Each chunk is one statement: an UPDATE of the first due rows that are still pending and
+    unclaimed (or whose lease ran out), writing a fresh token and returning the rows it took.
+    On PostgreSQL the rows are picked FOR UPDATE SKIP LOCKED, so dispatchers claiming at the
+    same moment take different rows instead of queueing on the same ones and coming away
+    empty; on SQLite the one writer serialises the claims. With sending=True (the
+    dispatcher's own senders) the rows go straight to `sending`, which saves each delivery a
+    second claim.
     """
     now = clock.now()
     horizon = now + _lookahead()
-    unclaimed = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
-    pks = list(Delivery.objects.filter(unclaimed, status=Delivery.Status.PENDING, next_attempt_at__lte=horizon,
-                                       subscription__status=Subscription.Status.ACTIVE)
-               .order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
-    claimed = []
+    adapt = connection.ops.adapt_datetimefield_value
+    if sending:
+        sets = [Delivery.Status.SENDING.value, adapt(now), adapt(horizon + sending_lease())]
+    else:
+        sets = [adapt(now + fanout.enqueue_lease())]
+    where = [Delivery.Status.PENDING.value, adapt(horizon), adapt(now), Subscription.Status.ACTIVE.value]
+    claimed: list[Claimed] = []
     size = settings.WEBHOOK_TASK_BATCH
-    for start in range(0, len(pks), size):
+    while limit > 0:
         token = fanout.new_token()
         with write_slot():
-            rows = Delivery.objects.filter(unclaimed, pk__in=pks[start:start + size], status=Delivery.Status.PENDING)
-            if sending:
-                changed = rows.update(claim=token, status=Delivery.Status.SENDING, last_attempt_at=now,
-                                      claimed_until=horizon + sending_lease())
-            else:
-                changed = rows.update(claim=token, claimed_until=now + fanout.enqueue_lease())
-        if changed:
-            claimed.append(Claimed(token, list(Delivery.objects.filter(claim=token).order_by("next_attempt_at")
-                                               .values_list("pk", "next_attempt_at"))))
+            rows = run_sql(_claim_sql(sending), [token, *sets, *where, min(size, limit)]) or []
+        if not rows:
+            break
+        claimed.append(Claimed(token, [pk for (pk,) in rows]))
+        if len(rows) < min(size, limit):
+            break
+        limit -= len(rows)
     return claimed
+
+
+@functools.cache
+def _claim_sql(sending: bool) -> str:
+    quote = connection.ops.quote_name
+
+    def column(name: str, model: type = Delivery) -> str:
+        return quote(model._meta.get_field(name).column)
+
+    table, subscriptions = quote(Delivery._meta.db_table), quote(Subscription._meta.db_table)
+    sets = ["claim", *(("status", "last_attempt_at") if sending else ()), "claimed_until"]
+    lock = ""
+    if connection.features.has_select_for_update_skip_locked:
+        lock = " " + connection.ops.for_update_sql(skip_locked=True, of=("d",))
+    return (f"UPDATE {table} SET {', '.join(f'{column(name)} = %s' for name in sets)} "
+            f"WHERE {column('id')} IN (SELECT d.{column('id')} FROM {table} d "
+            f"JOIN {subscriptions} s ON s.{column('id', Subscription)} = d.{column('subscription')} "
+            f"WHERE d.{column('status')} = %s AND d.{column('next_attempt_at')} <= %s "
+            f"AND (d.{column('claimed_until')} IS NULL OR d.{column('claimed_until')} < %s) "
+            f"AND s.{column('status', Subscription)} = %s "
+            f"ORDER BY d.{column('next_attempt_at')} LIMIT %s{lock}) "
+            f"RETURNING {column('id')}")
 
 
 Submit = Callable[..., object]
@@ -100,12 +125,11 @@ def dispatch_due(submit: Submit, limit: int = 1000, sink: Sink = _record_now) ->
     claimed = claim_due(limit, sending=not workers) if limit > 0 else []
     if workers:
         fanout.enqueue([c.token for c in claimed])
-        return sum(len(c.rows) for c in claimed)
+        return sum(len(c.pks) for c in claimed)
     sent = 0
-    for chunk in claimed:
-        for delivery in load_claimed(chunk.token):
-            submit(_send, delivery, chunk.token, delivery.next_attempt_at, sink)
-            sent += 1
+    for delivery in load_claimed(*(c.token for c in claimed)) if claimed else []:
+        submit(_send, delivery, delivery.claim, delivery.next_attempt_at, sink)
+        sent += 1
     return sent
 
 
