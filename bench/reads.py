@@ -134,7 +134,9 @@ def measure(orders: int, runs: int, label: str) -> dict[str, float]:
         ("ax_list_salesorders", {"date_from": "2025-06-01", "date_to": "2025-06-30"}),
         ("ax_list_salesorders", {"customer_ref": "PO-4711"}),
         ("ax_list_salesorders", {"customer_account": "B00042", "min_amount": 900}),
-        ("ax_list_salesorders", {"min_amount": 990}),  # no index on amounts: the created index, filtered
+        ("ax_list_salesorders", {"min_amount": 990}),  # 7,000 above it: the created index, filtered
+        ("ax_list_salesorders", {"min_amount": 996}),  # 1,000 above it: the amount index, then sorted
+        ("ax_list_salesorders", {"min_amount": 5000}),  # none above it
         ("ax_find_customers", {"query": "muller"}),
         ("ax_find_customers", {"query": "B0004"}),
         ("ax_list_items", {"below_reorder_point": True}),

@@ -172,6 +172,8 @@ class SalesOrder(models.Model):
             models.Index(fields=["customer", "created", "id"], name="salesorder_customer_created"),
             models.Index(fields=["status", "created", "id"], name="salesorder_status_created"),
             models.Index(fields=["customer_ref", "created", "id"], name="salesorder_customer_ref"),
+            # min_amount: finds the few orders above a high amount without walking every order.
+            models.Index(fields=["total_amount"], name="salesorder_amount"),
         ]
 
     def __str__(self) -> str:

@@ -348,6 +348,8 @@ def list_salesorders(customer_account: str | None = None, status: str | list[str
     if min_amount is not None:
         filters["min_amount"] = values.money(min_amount, "min_amount")
         qs = qs.filter(total_amount__gte=filters["min_amount"])
+        if customer_account is None and filters.get("customer_ref") is None:
+            qs = _few_above(qs, filters["min_amount"])
     # A correlated count per row of the page (the (order, line_number) index answers it), not a
     # GROUP BY over every matching order before the page is cut.
     lines = (SalesOrderLine.objects.filter(order=OuterRef("pk")).order_by().values("order")
@@ -357,6 +359,20 @@ def list_salesorders(customer_account: str | None = None, status: str | list[str
         "customer_ref", "created", "line_count")
     return _page(qs, kind="salesorders", filters=filters, keys=NEWEST_FIRST, descending=True, cursor=cursor,
                  limit=limit, row=_order_row)
+
+
+# Up to this many orders above a min_amount are read by the amount index and sorted; with more,
+# enough of them lie among the newest orders for the walk down the created index to end soon.
+FEW_ABOVE = 2000
+
+
+def _few_above(qs, amount: Any):
+    """qs narrowed to the ids of the orders at or above `amount` when they are few: a walk down
+    the (created, id) index that must pass most orders to find a page's worth (a high
+    min_amount) becomes one bounded range read of the amount index and a sort of what it found."""
+    ids = list(SalesOrder.objects.filter(total_amount__gte=amount).order_by("total_amount")
+               .values_list("id", flat=True)[:FEW_ABOVE + 1])
+    return qs if len(ids) > FEW_ABOVE else qs.filter(id__in=ids)
 
 
 # --- invoices ---------------------------------------------------------------------------------------

@@ -241,6 +241,24 @@ def test_list_salesorders_filters(erp):
                    "created": b.created.isoformat(), "line_count": 2}
 
 
+def test_min_amount_reads_the_few_orders_above_it_by_the_amount_index(erp, monkeypatch):
+    orders = [order(quantity=q) for q in (1, 7, 2, 9, 8, 1, 6)]
+    SalesOrder.objects.filter(pk=orders[0].pk).update(created=timezone.now() + timedelta(seconds=5))
+    expected = [o.sales_id for o in sorted((o for o in orders if o.total_amount >= orders[6].total_amount),
+                                          key=lambda o: o.pk, reverse=True)]
+    narrowed = []
+    few_above = reads._few_above
+    monkeypatch.setattr(reads, "_few_above", lambda qs, amount: narrowed.append(amount) or few_above(qs, amount))
+    for few in (100, 2):  # the amount index's ids, then (more than 2 above) the walk down the created index
+        monkeypatch.setattr(reads, "FEW_ABOVE", few)
+        rows = every_page(reads.list_salesorders, min_amount=orders[6].total_amount, limit=2)
+        assert [r["sales_id"] for r in rows] == expected
+    assert narrowed  # min_amount alone is narrowed; with a customer the customer's index serves it
+    narrowed.clear()
+    reads.list_salesorders(customer_account="CUST-001", min_amount=1)
+    assert not narrowed
+
+
 def test_list_salesorders_refuses_bad_filters(erp):
     assert refused(reads.list_salesorders, customer_account="CUST-404").code == "CUST_NOT_FOUND"
     assert refused(reads.list_salesorders, status="shipped").field == "status"
@@ -411,3 +429,12 @@ def test_each_list_reads_through_an_index(erp, read, arguments, index):
         assert "TEMP B-TREE" not in plan, plan  # the index gives the order: the matches are not sorted
         # A table is only scanned in an index's order (up to the page's end), never as a whole.
         assert all("USING" in step for step in plan.split(" / ") if step.startswith("SCAN")), plan
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQLite's EXPLAIN QUERY PLAN")
+def test_min_amount_alone_reads_the_amount_index(erp):
+    for quantity in (1, 5, 9):
+        order(quantity=quantity)
+    probe, page = plans(reads.list_salesorders, min_amount=100)
+    assert "salesorder_amount" in probe and "SCAN" not in probe.replace("SEARCH", ""), probe
+    assert "USING INTEGER PRIMARY KEY" in page or "rowid" in page.lower(), page  # the ids found, no walk
