@@ -36,6 +36,9 @@ class Dialect(ABC):
     # SELECT of the elements of one JSON-array-of-strings parameter, as text (for IN (...)).
     text_elements: str
     greatest: str
+    # Run first in a transaction whose loss in a crash is made good later (the event fan-out,
+    # which the dispatcher's sweep redoes): its commit need not wait for the disk. "" = none.
+    commit_without_flush: str = ""
 
     def native(self, sql: str) -> str:
         """The statement in the driver's own placeholder style (for the driver's cursor)."""
@@ -157,6 +160,7 @@ class PostgreSQL(Dialect):
     rows_source = "jsonb_array_elements(%s::jsonb) AS src(value)"
     text_elements = "SELECT jsonb_array_elements_text(%s::jsonb)"
     greatest = "GREATEST"
+    commit_without_flush = "SET LOCAL synchronous_commit TO OFF"
 
     def element(self, index: int, sql_type: str = "") -> str:
         return f"(src.value->>{index})::{sql_type}" if sql_type else f"(src.value->>{index})"

@@ -54,3 +54,30 @@ def test_two_dispatchers_share_the_queue_without_double_sends(settings):
                 thread.join(30)
         ids = Counter(r.headers["webhook-id"] for r in receiver.requests)
         assert len(ids) == 300 and max(ids.values()) == 1
+
+
+def test_the_fan_out_commits_without_waiting_for_the_disk_and_a_lost_one_is_swept_again(settings):
+    """Its commit is not flushed (synchronous_commit off for that transaction only); losing it is
+    the same as the fan-out never having run, which the sweep makes good."""
+    from django.db import transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from core.events.models import Event
+    from core.webhooks import fanout
+
+    settings.WEBHOOK_ALLOWED_NETWORKS = [ipaddress.ip_network("127.0.0.0/8")]
+    settings.EVENTS_FANOUT_IN_BACKGROUND = False
+    services.subscribe(event_type="customer.*", webhook_url="http://127.0.0.1:9/hook", user=None)
+    bus.publish("customer.updated", {"customer_account": "CUST-001"})
+    event = Event.objects.latest("id")
+    Event.objects.filter(pk=event.pk).update(fanned_out=False)  # as if the fan-out's commit was lost
+    Delivery.objects.filter(event=event).delete()
+    with CaptureQueriesContext(connection) as queries:
+        assert fanout.fan_out([event.event_id]) == 1
+    assert "synchronous_commit" in [q["sql"] for q in queries if q["sql"] != "BEGIN"][0]
+    with connection.cursor() as cursor:  # only that transaction: the next one flushes again
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    with transaction.atomic():
+        assert Event.objects.get(pk=event.pk).fanned_out
+    assert Delivery.objects.filter(event=event).count() == 1
