@@ -259,7 +259,8 @@ def record(outcomes: list[Outcome]) -> int:
     A claim is lost only to recovery, after the lease ran out, which logged the attempt as
     `interrupted`. A late outcome then replaces that row with what really happened (the
     delivery itself stays as recovery left it); a recovery that lost to the real outcome logs
-    nothing. Both are rare, so the batch is simply done again one outcome at a time."""
+    nothing. Both are rare, so the batch is simply done again one outcome at a time; so is a
+    batch holding the outcome of a delivery deleted meanwhile, which is dropped."""
     if not outcomes:
         return 0
     now = clock.now()
@@ -292,7 +293,9 @@ def _replace_interrupted(row: Attempt) -> None:
     fields = ["started", "status_code", "duration_ms", "success", "error_class", "error", "response_excerpt"]
     changed = Attempt.objects.filter(delivery_id=row.delivery_id, number=row.number, error_class=INTERRUPTED).update(
         **{name: getattr(row, name) for name in fields})
-    if not changed:
+    # A delivery deleted meanwhile (its subscription was) has no log to write to; its row would
+    # fail the whole batch's transaction on the foreign key.
+    if not changed and Delivery.objects.filter(pk=row.delivery_id).exists():
         row.save()
 
 

@@ -136,3 +136,21 @@ def test_recovery_logs_each_stale_delivery_once(erp, writer, receiver):
     assert dispatcher.recover_stale() == 3
     assert dispatcher.recover_stale() == 0
     assert sorted(Attempt.objects.values_list("error_class", flat=True)) == ["interrupted"] * 3
+
+
+def test_an_outcome_of_a_delivery_deleted_meanwhile_does_not_cost_the_others_theirs(erp, writer, receiver):
+    """A subscription deleted while its deliveries were being sent takes them along; the outcomes
+    the dispatcher then records for them are dropped, and the rest of its batch is recorded."""
+    from core.webhooks import services
+
+    gone, _ = subscribe(receiver.url)
+    kept, _ = subscribe(receiver.url)
+    order(writer)
+    (chunk,) = dispatcher.claim_due(sending=True)
+    outcomes = [attempt(d, chunk.token) for d in load_claimed(chunk.token)]
+    assert len(outcomes) == 2
+    services.unsubscribe(gone)
+    assert record(outcomes) == 1
+    delivery = Delivery.objects.get()
+    assert (delivery.subscription_id, delivery.status) == (kept.pk, "succeeded")
+    assert _log() == [(1, "", 200)]
