@@ -1,5 +1,7 @@
 """One HTTP batch of 100 ax_create_salesorder (max_parallel 1, 5 and 10) against the same 100 as
-separate HTTP calls, and a batch of 1000 mixed operations, on the embedded default (SQLite) or
+separate HTTP calls (all on one item, as a webshop's best seller: each order waits for the one
+before it to release the item's row), 100 orders that share no customer or item (where they can
+overlap), and a batch of 1000 mixed operations, on the embedded default (SQLite) or
 on PostgreSQL + Redis (bench.profile), or on both in one run side by side.
 
 On SQLite a batch whose operations all write runs them on one thread whatever max_parallel says
@@ -51,6 +53,22 @@ def _batch(session: requests.Session, base: str, max_parallel: int) -> float:
     return elapsed
 
 
+def spread(n: int) -> dict:
+    """An order that shares no row with the others of its batch: its own customer and item."""
+    return {"customer_account": f"BENCH-C{n:03d}", "lines": [{"item_id": f"BENCH-I{n:03d}", "quantity": 1}]}
+
+
+def _spread_batch(session: requests.Session, base: str, max_parallel: int) -> float:
+    body = {"requests": [{"tool": "ax_create_salesorder", "arguments": spread(n)} for n in range(100)],
+            "max_parallel": max_parallel}
+    started = time.perf_counter()
+    response = session.post(f"{base}/api/tools/ax_batch_operations", json=body, timeout=120)
+    elapsed = (time.perf_counter() - started) * 1000
+    result = response.json()
+    assert response.status_code == 200 and result["successful"] == 100, result
+    return elapsed
+
+
 def _separate(session: requests.Session, base: str) -> float:
     started = time.perf_counter()
     for n in range(100):
@@ -68,6 +86,14 @@ def measure(profile: bench_profile.Profile, rounds: int, extra_env: dict[str, st
                                                                          "credit_limit": 0}).raise_for_status()
         session.post(f"{base}/api/tools/ax_adjust_inventory", json={
             "item_id": "ITEM-004", "quantity_change": 1_000_000, "reason": "bench stock"}).raise_for_status()
+        # 100 customers and items of their own, for the batches whose orders share no row.
+        for n in range(100):
+            session.post(f"{base}/api/tools/ax_create_customer", json={
+                "customer_account": f"BENCH-C{n:03d}", "name": f"Bench customer {n}", "currency": "EUR"},
+            ).raise_for_status()
+            session.post(f"{base}/api/tools/ax_create_item", json={
+                "item_id": f"BENCH-I{n:03d}", "name": f"Bench item {n}", "unit_price": "10.00", "on_hand": 1_000_000},
+            ).raise_for_status()
         # Warm-up: every web thread opens its database connection on its first request, and the
         # first batch pays for loading what a batch uses; neither is the steady state measured.
         for n in range(20):
@@ -78,11 +104,14 @@ def measure(profile: bench_profile.Profile, rounds: int, extra_env: dict[str, st
         # Each round times the separate calls and then a batch at each max_parallel back to back,
         # so a round's ratios are taken at one machine speed; their median drifts least.
         batch_times: dict[int, list[float]] = {p: [] for p in PARALLEL}
+        spread_times: dict[int, list[float]] = {p: [] for p in PARALLEL}
         single_times: list[float] = []
         for _ in range(rounds):
             single_times.append(_separate(session, base))
             for max_parallel in PARALLEL:
                 batch_times[max_parallel].append(_batch(session, base, max_parallel))
+            for max_parallel in PARALLEL:
+                spread_times[max_parallel].append(_spread_batch(session, base, max_parallel))
 
         started = time.perf_counter()
         response = session.post(f"{base}/api/tools/ax_batch_operations",
@@ -108,6 +137,11 @@ def measure(profile: bench_profile.Profile, rounds: int, extra_env: dict[str, st
               f"{', '.join(f'{r:.1f}' for r in ratios)}; ratio of the medians {single_ms / batch_ms:.1f}x){targets}")
         figures[f"100 orders, one batch, max_parallel {max_parallel}"] = batch_ms
         figures[f"(ratio separate / batch, max_parallel {max_parallel})"] = ratio
+    for max_parallel in PARALLEL:
+        times = spread_times[max_parallel]
+        print(f"  100 orders sharing no customer or item, one batch (max_parallel {max_parallel:2}): "
+              f"{statistics.median(times):5.0f} ms (median; all: {', '.join(f'{t:.0f}' for t in times)})")
+        figures[f"100 orders, no shared rows, max_parallel {max_parallel}"] = statistics.median(times)
     print(f"  1000 mixed operations in one batch (max_parallel 10): {mixed_ms:.0f} ms, "
           f"{mixed_result['successful']} ok, {mixed_result['failed']} failed", flush=True)
     figures["1000 mixed operations, one batch, max_parallel 10"] = mixed_ms
