@@ -92,7 +92,7 @@ def measure(profile: bench_profile.Profile, rounds: int, extra_env: dict[str, st
                 "customer_account": f"BENCH-C{n:03d}", "name": f"Bench customer {n}", "currency": "EUR"},
             ).raise_for_status()
             session.post(f"{base}/api/tools/ax_create_item", json={
-                "item_id": f"BENCH-I{n:03d}", "name": f"Bench item {n}", "unit_price": "10.00", "on_hand": 1_000_000},
+                "item_id": f"BENCH-I{n:03d}", "name": f"Bench item {n}", "unit_price": 10.0, "on_hand": 1_000_000},
             ).raise_for_status()
         # Warm-up: every web thread opens its database connection on its first request, and the
         # first batch pays for loading what a batch uses; neither is the steady state measured.
