@@ -42,8 +42,8 @@ def mixed(n: int) -> dict:
                                                          "reason": "cycle count"}}
 
 
-def _batch(session: requests.Session, base: str, max_parallel: int) -> float:
-    body = {"requests": [{"tool": "ax_create_salesorder", "arguments": order(n)} for n in range(100)],
+def _batch(session: requests.Session, base: str, max_parallel: int, make=order) -> float:
+    body = {"requests": [{"tool": "ax_create_salesorder", "arguments": make(n)} for n in range(100)],
             "max_parallel": max_parallel}
     started = time.perf_counter()
     response = session.post(f"{base}/api/tools/ax_batch_operations", json=body, timeout=120)
@@ -56,17 +56,6 @@ def _batch(session: requests.Session, base: str, max_parallel: int) -> float:
 def spread(n: int) -> dict:
     """An order that shares no row with the others of its batch: its own customer and item."""
     return {"customer_account": f"BENCH-C{n:03d}", "lines": [{"item_id": f"BENCH-I{n:03d}", "quantity": 1}]}
-
-
-def _spread_batch(session: requests.Session, base: str, max_parallel: int) -> float:
-    body = {"requests": [{"tool": "ax_create_salesorder", "arguments": spread(n)} for n in range(100)],
-            "max_parallel": max_parallel}
-    started = time.perf_counter()
-    response = session.post(f"{base}/api/tools/ax_batch_operations", json=body, timeout=120)
-    elapsed = (time.perf_counter() - started) * 1000
-    result = response.json()
-    assert response.status_code == 200 and result["successful"] == 100, result
-    return elapsed
 
 
 def _separate(session: requests.Session, base: str) -> float:
@@ -111,7 +100,7 @@ def measure(profile: bench_profile.Profile, rounds: int, extra_env: dict[str, st
             for max_parallel in PARALLEL:
                 batch_times[max_parallel].append(_batch(session, base, max_parallel))
             for max_parallel in PARALLEL:
-                spread_times[max_parallel].append(_spread_batch(session, base, max_parallel))
+                spread_times[max_parallel].append(_batch(session, base, max_parallel, spread))
 
         started = time.perf_counter()
         response = session.post(f"{base}/api/tools/ax_batch_operations",
