@@ -9,7 +9,8 @@ and prints the figures side by side.
 A run never touches an existing database: on PostgreSQL it creates its own database on the
 server that `--database` / DATABASE_URL names (default postgres://postgres@127.0.0.1:5432/postgres)
 and drops it afterwards; on Redis it claims an empty logical database (1..14) with a marker key
-and flushes it afterwards. On SQLite the database lives in the run's temporary AX_VAR_DIR.
+and flushes it afterwards. What a run killed on this host left behind (its process is gone) is
+removed by the next run. On SQLite the database lives in the run's temporary AX_VAR_DIR.
 """
 
 from __future__ import annotations
@@ -70,11 +71,27 @@ def _with_path(url: str, path: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def _create_database(server: str) -> tuple[str, str]:
+    """A new database for this run; first the databases of runs on this host that were killed
+    before they could drop theirs (their process is gone) are dropped."""
     import psycopg
 
     name = f"axbench_{os.getpid()}_{secrets.token_hex(3)}"
     with psycopg.connect(_with_path(server, "/postgres"), autocommit=True) as conn:
+        for (left,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'axbench\\_%'").fetchall():
+            pid = left.split("_")[1]
+            if pid.isdigit() and not _alive(int(pid)):
+                conn.execute(f'DROP DATABASE IF EXISTS "{left}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     return name, _with_path(server, f"/{name}")
 
@@ -93,6 +110,9 @@ def _claim_redis(server: str) -> str:
         url = _with_path(server, f"/{number}")
         client = redis.Redis.from_url(url)
         try:
+            claimed_by = client.get(_CLAIM)
+            if claimed_by is not None and claimed_by.isdigit() and not _alive(int(claimed_by)):
+                client.flushdb()  # a run killed before it could flush its database
             if client.dbsize() == 0 and client.set(_CLAIM, os.getpid(), nx=True):
                 return url
         finally:

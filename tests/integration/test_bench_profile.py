@@ -59,3 +59,22 @@ def test_the_profile_comes_from_the_options_or_the_environment():
     assert [p.name for p in profiles(parser.parse_args(["--profile", "both"]))] == ["sqlite", "postgres"]
     chosen = profiles(parser.parse_args(["--database", "postgres://x@db:5432/y", "--redis", "redis://r:6379"]))
     assert chosen == [Profile("postgres", "postgres://x@db:5432/y", "redis://r:6379")]
+
+
+def test_what_a_killed_run_left_behind_is_removed_by_the_next_run():
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    left = f"axbench_{dead}_dead01"
+    with psycopg.connect(SERVER, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{left}"')
+    with environment(Profile("postgres", SERVER, REDIS)) as env:
+        assert left not in databases()
+        stale = redis.Redis.from_url(env["REDIS_URL"])
+        stale.set("axhub-bench:claimed", dead)  # as if that run had claimed this Redis database
+        stale.set("left-behind", "1")
+        with environment(Profile("postgres", SERVER, REDIS)) as after:
+            assert after["REDIS_URL"] == env["REDIS_URL"]  # flushed and claimed again
+        stale.close()
