@@ -191,7 +191,8 @@ def _csv_rows(path: Path, dialect: Dialect, resources: ExitStack) -> tuple[list[
 def _csv_count(path: Path, dialect: Dialect, width: int) -> int:
     """How many rows _csv_records() yields, counted on pandas' frames without turning them into
     Python rows: a record is blank when every cell is empty or only spaces. A file pandas
-    refuses somewhere is counted by reading it as _csv_records() does."""
+    refuses somewhere, or with a cell _csv_records() refuses, is counted by reading it as
+    _csv_records() does, which raises the file's fault before the import writes anything."""
     import numpy as np
     import pandas as pd
     from pandas.errors import ParserError
@@ -201,6 +202,8 @@ def _csv_count(path: Path, dialect: Dialect, width: int) -> int:
         with _read_csv(path, dialect, names=range(width), chunksize=_CHUNK_ROWS) as chunks:
             for number, chunk in enumerate(chunks):
                 cells = chunk.to_numpy(dtype=object)
+                if max(map(len, cells.ravel()), default=0) > _MAX_CELL:
+                    raise ParserError("a cell is too long")  # _csv_records() says where
                 if number == 0:
                     cells = cells[1:]  # the header
                 filled = cells != ""

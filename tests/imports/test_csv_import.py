@@ -136,3 +136,15 @@ def test_large_batch_events_are_stored_as_real_json(writer, erp):
     event = Event.objects.get(type="customer.created", data__customer_account="J-007")
     assert event.data["name"] == "Näme 7" and event.data["credit_limit"] == 7.5
     assert event.data["caused_by"]["user"] == "writer" and event.username == "writer"
+
+
+def test_a_file_broken_in_a_later_batch_fails_before_anything_is_written(writer, erp):
+    """The count of rows reads the whole file first, so a file-level fault far down (a cell that
+    runs on for ever, a quote never closed) fails the job with no batch written."""
+    good = "".join(f"C-{n:04d},Name {n},EUR,1\n" for n in range(60))
+    for broken in ("C-9999,Name," + "x" * 140_000 + ",1\n",
+                   'C-9999,"never closed,EUR,1\n'):
+        content = (HEADER + good).encode("utf-8") + broken.encode("latin-1") + b"C-9998,Last,EUR,1\n"
+        job = run_import(writer, "customers", content, batch_size=10)
+        assert job.status == "failed" and job.last_error.startswith("INVALID_FILE"), (broken[:20], job.last_error)
+        assert job.processed == 0 and not Customer.objects.filter(customer_account__startswith="C-").exists()
