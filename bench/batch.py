@@ -21,7 +21,7 @@ import requests
 
 from bench import profile as bench_profile
 from bench.compare import side_by_side
-from bench.hub import running_hub
+from bench.hub import add_hub_env, hub_env, running_hub
 
 PARALLEL = (1, 5, 10)
 
@@ -140,13 +140,11 @@ def measure(profile: bench_profile.Profile, rounds: int, extra_env: dict[str, st
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--hub-env", action="append", default=[], metavar="NAME=VALUE",
-                        help="an environment variable for the hub's processes (repeatable), to compare settings; "
-                             "e.g. PGOPTIONS='-c synchronous_commit=off'")
+    add_hub_env(parser)
     bench_profile.add_arguments(parser)
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
-    extra_env = dict(item.split("=", 1) for item in args.hub_env)
+    extra_env = hub_env(args)
     figures = {p.short: measure(p, args.rounds, extra_env) for p in bench_profile.profiles(args)}
     ratios = frozenset(label for label in next(iter(figures.values())) if label.startswith("(ratio"))
     side_by_side("Batches over HTTP", figures, plain=ratios)

@@ -80,6 +80,17 @@ def running_hub(extra_env: dict[str, str] | None = None, *, worker: int = 0, dis
                     p.wait()
 
 
+def add_hub_env(parser) -> None:
+    """--hub-env NAME=VALUE (repeatable): a setting for the hub's processes, to compare settings in one run."""
+    parser.add_argument("--hub-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the hub's processes (repeatable), to compare settings; "
+                             "e.g. PGOPTIONS='-c synchronous_commit=off'")
+
+
+def hub_env(args) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in args.hub_env)
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))

@@ -15,7 +15,7 @@ import requests
 
 from bench import profile as bench_profile
 from bench.compare import side_by_side
-from bench.hub import percentile, running_hub
+from bench.hub import add_hub_env, hub_env, percentile, running_hub
 
 ORDER = {"customer_account": "CUST-001", "lines": [{"item_id": "ITEM-004", "quantity": 1}]}
 
@@ -56,13 +56,11 @@ def measure(profile: bench_profile.Profile, calls: int, extra_env: dict[str, str
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--hub-env", action="append", default=[], metavar="NAME=VALUE",
-                        help="an environment variable for the hub's processes (repeatable), to compare settings; "
-                             "e.g. PGOPTIONS='-c synchronous_commit=off'")
+    add_hub_env(parser)
     bench_profile.add_arguments(parser)
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
-    extra_env = dict(item.split("=", 1) for item in args.hub_env)
+    extra_env = hub_env(args)
     figures = {p.short: measure(p, args.calls, extra_env) for p in bench_profile.profiles(args)}
     side_by_side("One call over HTTP", figures)
 
