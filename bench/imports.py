@@ -212,8 +212,10 @@ def child_ours(spec: dict) -> dict:
     from core.erp.models import Customer
     from core.events.models import Event
     from core.imports.models import ImportJob
+    from core.imports.readers import preload
     from core.imports.tasks import run_import
 
+    preload()  # as `manage.py worker` does when it starts, before any job
     phases = _instrument() if spec.get("phases") else None
     baseline = _peak_mb()
     profiler = None

@@ -17,15 +17,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from core.db import write_slot
 from core.imports import mapping, services
+from core.imports.ahead import read_ahead
 from core.imports.models import Dialect, ImportJob, ImportRowError
 from core.imports.readers import open_rows, sniff_csv
-from core.imports.specs import ImportSpec, Outcome, WriteContext, get_spec, xlsx_fast_reader
+from core.imports.specs import ImportSpec, Outcome, Prepared, WriteContext, get_spec, xlsx_fast_reader
 
 PREVIEW_ROWS = 5
 
@@ -86,14 +88,19 @@ def run(job: ImportJob) -> None:
         for _, values in itertools.islice(rows, job.checkpoint):
             seen.add(_cell(values, key_index))
         group = key_index if spec.key == "order_ref" else None
-        for chunk in _chunks(rows, job.batch_size, group):
-            outcomes = _validate(spec, chunk, positions, dialect, seen, grouped=group is not None, mode=job.mode,
-                                 xlsx=job.format == ImportJob.Format.XLSX)
-            if job.mode == "create":
-                _check(spec, outcomes)  # the update modes check in the write transaction
-            _commit_chunk(job, spec, outcomes, started)
-            if job.preview is None or len(job.preview["rows"]) < min(PREVIEW_ROWS, job.total or 0):
-                _save_preview(job, spec, dialect, resolved, outcomes)
+        xlsx = job.format == ImportJob.Format.XLSX
+        # Reading and validating (on the read-ahead thread) never touch the database; checking
+        # and writing (here) do.
+        validated = ((outcomes, spec.prepare(outcomes, job.mode)) for outcomes in (
+            _validate(spec, chunk, positions, dialect, seen, grouped=group is not None, mode=job.mode, xlsx=xlsx)
+            for chunk in _chunks(rows, job.batch_size, group)))
+        with read_ahead(validated, enabled=settings.IMPORT_READ_AHEAD) as chunks:
+            for outcomes, prepared in chunks:
+                if job.mode == "create":
+                    _check(spec, outcomes)  # the update modes check in the write transaction
+                _commit_chunk(job, spec, outcomes, started, prepared)
+                if job.preview is None or len(job.preview["rows"]) < min(PREVIEW_ROWS, job.total or 0):
+                    _save_preview(job, spec, dialect, resolved, outcomes)
     finished = timezone.now()
     services.finish(job.pk, [ImportJob.Status.RUNNING], ImportJob.Status.COMPLETED, finished=finished,
                     heartbeat=finished,
@@ -158,14 +165,15 @@ def _save_preview(job: ImportJob, spec: ImportSpec, dialect: Dialect, resolved: 
         ImportJob.objects.filter(pk=job.pk).update(preview=job.preview)
 
 
-def _commit_chunk(job: ImportJob, spec: ImportSpec, outcomes: list[Outcome], started: float) -> None:
+def _commit_chunk(job: ImportJob, spec: ImportSpec, outcomes: list[Outcome], started: float,
+                  prepared: Prepared | None = None) -> None:
     with write_slot(), transaction.atomic():
         valid = [o for o in outcomes if o.ok]
         if valid and job.mode != "create":
             spec.classify(valid, job.mode, lock=not job.validate_only)
             valid = [o for o in valid if o.ok]
         if valid and not job.validate_only:
-            spec.write(valid, WriteContext(job=job, started=started))
+            spec.write(valid, WriteContext(job=job, started=started, prepared=prepared))
         valid = [o for o in valid if o.ok]
         actions = Counter(o.action for o in valid)
         failed = [o for o in outcomes if not o.ok]

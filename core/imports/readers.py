@@ -124,6 +124,14 @@ def open_rows(path: Path, fmt: str, dialect: Dialect | None, sheet: str = "", *,
         yield ([_header_text(v) for v in header] if raw_header else clean_header(header)), rows
 
 
+def preload() -> None:
+    """Import the readers' libraries (pandas, calamine) now: a worker calls this when it starts,
+    so that its first import does not spend a third of a second loading them. Web processes
+    never read a whole file and do not load them."""
+    import pandas  # noqa: F401
+    import python_calamine  # noqa: F401
+
+
 # --- CSV ---------------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,7 +63,7 @@ class Outcome:
     """One row of a chunk: its clean record, or its errors. `raw` (the row's text per column, for
     error reports) is built on first use, since the rows that pass never need it."""
 
-    __slots__ = ("line", "record", "errors", "_raw", "_source", "action", "changes", "current")
+    __slots__ = ("line", "record", "errors", "_raw", "_source", "action", "changes", "current", "row")
 
     def __init__(self, line: int, raw: dict[str, str] | None = None, record: dict[str, Any] | None = None, *,
                  source: tuple[dict[str, int], list[Any]] | None = None) -> None:
@@ -74,6 +75,7 @@ class Outcome:
         self.action = "create"  # or "update", "unchanged" (see ImportSpec.classify)
         self.changes: tuple[str, ...] | list[str] = ()  # the fields an update changes
         self.current: dict[str, Any] | None = None  # the stored record an update or unchanged row names
+        self.row: list[Any] | None = None  # the record as a row of the insert payload (ImportSpec.prepare)
 
     @property
     def raw(self) -> dict[str, str]:
@@ -90,11 +92,26 @@ class Outcome:
         self.errors.append(RowError(column, code, message[:500], self.raw.get(column, "")[:500]))
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A chunk's insert payload, built by ImportSpec.prepare() for its valid outcomes."""
+
+    outcomes: list[Outcome]
+    payload: str
+
+    def payload_for(self, outcomes: list[Outcome]) -> str | None:
+        """The payload when these are the very outcomes it was built for (no check refused one)."""
+        if len(outcomes) == len(self.outcomes) and all(map(operator.is_, outcomes, self.outcomes)):
+            return self.payload
+        return None
+
+
 @dataclass
 class WriteContext:
     job: Any
     started: float
     now: Any = field(default_factory=timezone.now)
+    prepared: Prepared | None = None
 
     @property
     def audit_via(self) -> str:
@@ -114,6 +131,9 @@ class ImportSpec(ABC):
 
     # The types whose records an import may update (mode update or upsert).
     updatable = False
+    # The types that insert their records themselves, with insert_new() (sales orders go
+    # through the order service).
+    inserts_rows = False
 
     @property
     def required(self) -> list[str]:
@@ -159,6 +179,25 @@ class ImportSpec(ABC):
     @abstractmethod
     def write(self, outcomes: list[Outcome], ctx: WriteContext) -> None:
         """Write the valid outcomes; mark those the database still refuses as failed."""
+
+    def insert_row(self, record: dict[str, Any]) -> list[Any]:
+        """A new record as a row of the insert payload: its values in the order of `fields`, a
+        blank cell taking its column's default (types with inserts_rows)."""
+        raise NotImplementedError
+
+    def prepare(self, outcomes: list[Outcome], mode: str) -> Prepared | None:
+        """What write() would otherwise build inside the write transaction, built beforehand
+        (on the read-ahead thread, see core.imports.ahead): each valid outcome's insert row
+        (Outcome.row) and, in create mode, where every valid outcome is inserted unless the
+        check refuses it, the payload of them all."""
+        if mode == "update" or not self.inserts_rows:
+            return None
+        valid = [o for o in outcomes if o.ok]
+        for o in valid:
+            o.row = self.insert_row(o.record)
+        if mode != "create" or not valid:
+            return None
+        return Prepared(valid, rows_payload([o.row for o in valid]))
 
     def take(self, outcome: Outcome, column: str, parse) -> None:
         """record[column] = parse() for a cell with a value; a blank cell leaves the field out of
@@ -247,16 +286,17 @@ class ImportSpec(ABC):
             if outcome.record[self.key] in existing:
                 outcome.fail(self.key, code, f"{label} {outcome.record[self.key]} already exists")
 
-    def insert_new(self, model, outcomes: list[Outcome], rows: list[list[Any]], fields: tuple[str, ...],
-                   constants: dict[str, Any], code: str, label: str) -> tuple[list[list[Any]], str]:
-        """Insert the rows (their values in the order of `fields`), with the same `constants` in
-        every row, in one INSERT ... SELECT over their JSON payload (see core.db.insert_select_sql);
-        if a concurrent writer took one of their keys since check(), insert one by one and fail
-        only the rows whose key is taken. Returns the rows written and their JSON payload."""
-        sql = insert_select_sql(model, row_values(model, fields) + tuple((name, "%s") for name in constants))
+    def insert_new(self, model, outcomes: list[Outcome], ctx: WriteContext, constants: dict[str, Any], code: str,
+                   label: str) -> tuple[list[list[Any]], str]:
+        """Insert the outcomes' rows (insert_row()), with the same `constants` in every row, in
+        one INSERT ... SELECT over their JSON payload (see core.db.insert_select_sql); if a
+        concurrent writer took one of their keys since check(), insert one by one and fail only
+        the rows whose key is taken. Returns the rows written and their JSON payload."""
+        rows = [o.row or self.insert_row(o.record) for o in outcomes]
+        sql = insert_select_sql(model, row_values(model, self.fields) + tuple((name, "%s") for name in constants))
         params = [connection.ops.adapt_datetimefield_value(v) if isinstance(v, datetime) else v
                   for v in constants.values()]
-        every_row = rows_payload(rows)
+        every_row = (ctx.prepared and ctx.prepared.payload_for(outcomes)) or rows_payload(rows)
 
         def insert(chunk: list[list[Any]]) -> None:
             with connection.cursor() as cursor:
@@ -372,6 +412,7 @@ class CustomersSpec(ImportSpec):
     label = "customer"
     not_found_code = "CUST_NOT_FOUND"
     updatable = True
+    inserts_rows = True
     columns = (
         Column("customer_account", True, "unique account, letters/digits/.-_/ up to 20", "CUST-1001"),
         Column("name", True, "name, any Unicode, up to 255", "Müller GmbH"),
@@ -454,14 +495,16 @@ class CustomersSpec(ImportSpec):
     stored = ("balance", "blocked")
     NEW = {"balance": Decimal("0.00"), "blocked": False}
 
+    def insert_row(self, record: dict[str, Any]) -> list[Any]:
+        # A new record's blank cells take their column's default (ZERO, "").
+        return [record.get("customer_account"), record.get("name"), record.get("currency"),
+                str(record.get("credit_limit", ZERO)), record.get("segment", ""), record.get("email", ""),
+                search_text(record.get("name", ""))]
+
     def write(self, outcomes: list[Outcome], ctx: WriteContext) -> None:
         new = [o for o in outcomes if o.action == "create"]
-        # A new record's blank cells take their column's default (ZERO, "").
-        rows = [[r["customer_account"], r["name"], r["currency"], str(r.get("credit_limit", ZERO)),
-                 r.get("segment", ""), r.get("email", ""), search_text(r["name"])] for r in (o.record for o in new)]
-        written, payload = self.insert_new(Customer, new, rows, self.fields,
-                                           {**self.NEW, "created": ctx.now, "updated": ctx.now},
-                                           "CUST_ALREADY_EXISTS", "customer") if rows else ([], "")
+        written, payload = self.insert_new(Customer, new, ctx, {**self.NEW, "created": ctx.now, "updated": ctx.now},
+                                           "CUST_ALREADY_EXISTS", "customer") if new else ([], "")
         updated = self.update_rows([o for o in outcomes if o.action == "update"], ctx)
         self.audit(ctx, len(written) + len(updated))
         if written:
@@ -504,6 +547,7 @@ class ItemsSpec(ImportSpec):
     label = "item"
     not_found_code = "ITEM_NOT_FOUND"
     updatable = True
+    inserts_rows = True
     columns = (
         Column("item_id", True, "unique item number up to 30", "ITEM-1001"),
         Column("name", True, "name up to 255", "Bürostuhl ergonomisch"),
@@ -534,14 +578,15 @@ class ItemsSpec(ImportSpec):
     fields = ("item_id", "name", "unit_price", "on_hand", "reorder_point", "search_name")  # of a row in the payload
     stored = ("reserved",)
 
+    def insert_row(self, record: dict[str, Any]) -> list[Any]:
+        # A new record's blank cells take their column's default (0).
+        return [record.get("item_id"), record.get("name"), str(record.get("unit_price")), record.get("on_hand", 0),
+                record.get("reorder_point", 0), search_text(record.get("name", ""))]
+
     def write(self, outcomes: list[Outcome], ctx: WriteContext) -> None:
         new = [o for o in outcomes if o.action == "create"]
-        # A new record's blank cells take their column's default (0).
-        rows = [[r["item_id"], r["name"], str(r["unit_price"]), r.get("on_hand", 0), r.get("reorder_point", 0),
-                 search_text(r["name"])] for r in (o.record for o in new)]
-        written, _ = self.insert_new(Item, new, rows, self.fields,
-                                     {"reserved": 0, "created": ctx.now, "updated": ctx.now},
-                                     "ITEM_ALREADY_EXISTS", "item") if rows else ([], "")
+        written, _ = self.insert_new(Item, new, ctx, {"reserved": 0, "created": ctx.now, "updated": ctx.now},
+                                     "ITEM_ALREADY_EXISTS", "item") if new else ([], "")
         updated = self.update_rows([o for o in outcomes if o.action == "update"], ctx)
         # Items have no created/updated event in the catalogue; the audit rows record them. A
         # counted stock that takes an item below its reorder point is announced as for an

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 from datetime import timedelta
 from unittest import mock
 
@@ -75,16 +76,17 @@ def test_cancel_stops_at_the_next_batch_and_keeps_committed_ones(writer, erp):
     original = engine._commit_chunk
     seen = {"n": 0}
 
-    def commit_then_cancel(job_, spec, outcomes, started):
+    def commit_then_cancel(job_, spec, outcomes, started, prepared):
         seen["n"] += 1
         if seen["n"] == 2:
             services.cancel(ImportJob.objects.get(pk=job_.pk))
-        return original(job_, spec, outcomes, started)
+        return original(job_, spec, outcomes, started, prepared)
 
     with mock.patch.object(engine, "_commit_chunk", side_effect=commit_then_cancel):
         assert tasks.run_import(job.pk) == "cancelled"
     job.refresh_from_db()
     assert (job.status, job.checkpoint) == ("cancelled", 10)
+    assert not [t for t in threading.enumerate() if t.name == "import-read-ahead"]  # stopped with the job
     assert Customer.objects.filter(customer_account__startswith="R-").count() == 10
     services.resume(job)
     tasks.run_import(job.pk)

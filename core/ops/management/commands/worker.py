@@ -7,6 +7,7 @@ import threading
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
+from core.imports.readers import preload
 from core.ops.supervisor import Supervisor
 from core.webhooks.crypto import check_stored_secrets
 
@@ -20,4 +21,5 @@ class Command(BaseCommand):
             check_stored_secrets()
         except ImproperlyConfigured as exc:
             raise CommandError(str(exc)) from exc
+        preload()  # before the cluster forks its workers, which inherit the loaded modules
         Supervisor(threading.Event()).run()
