@@ -375,9 +375,10 @@ def _rates(result: dict, rows: int) -> str:
 
 
 def run_ours(on: Profile, label: str, path: Path, fmt: str, rows: int, batch_size: int, *, phases: bool = False,
-             profile: str = "", mode: str = "create", preload: Path | None = None) -> dict:
+             profile: str = "", mode: str = "create", preload: Path | None = None,
+             settings: dict[str, str] | None = None) -> dict:
     with environment(on) as base_env:
-        env = _fresh_env(base_env)
+        env = {**_fresh_env(base_env), **(settings or {})}
         job = _child(env, "submit", {"engine": "ours", "file": str(path), "fmt": fmt, "batch_size": batch_size,
                                      "mode": mode, "preload": str(preload) if preload else ""})
         result = _child(env, "ours", {"job": job["job"], "phases": phases, "profile": profile})
@@ -496,6 +497,10 @@ def _measure(on: Profile, args, files: Path, csv_path: Path, xlsx_path: Path, ch
              die: bool) -> dict:
     ours_csv = run_ours(on, "ours CSV", csv_path, "csv", args.rows, args.batch_size, phases=args.phases,
                         profile=args.cprofile)
+    # The same import with the batches read and validated in turn with their writing, on one
+    # thread: what reading ahead (core.imports.ahead) gives, in the same run.
+    one_thread = run_ours(on, "ours CSV, IMPORT_READ_AHEAD=0", csv_path, "csv", args.rows, args.batch_size,
+                          settings={"IMPORT_READ_AHEAD": "0"})
     ours_xlsx = run_ours(on, "ours XLSX", xlsx_path, "xlsx", args.xlsx_rows, args.batch_size)
     floor = run_floor(on, csv_path, args.rows, args.batch_size) if on.name == "postgres" else None
     upsert = update = None
@@ -539,12 +544,13 @@ def _measure(on: Profile, args, files: Path, csv_path: Path, xlsx_path: Path, ch
         print("  1,000,000-row memory checks skipped (pass --million; it takes several minutes)", flush=True)
     return {"ours_csv": ours_csv, "ours_xlsx": ours_xlsx, "german": german, "die_default": die_default,
             "die_bulk": die_bulk, "million": million, "million_xlsx": million_xlsx, "upsert": upsert,
-            "update": update, "floor": floor}
+            "update": update, "floor": floor, "one_thread": one_thread}
 
 
 def _side_by_side(args, results: dict[str, dict]) -> None:
     sqlite, server = results["sqlite"], results["postgres"]
-    rows = [("CSV create", "ours_csv"), ("XLSX create", "ours_xlsx"), ("CSV upsert, unchanged", "upsert"),
+    rows = [("CSV create", "ours_csv"), ("CSV create, no read-ahead", "one_thread"), ("XLSX create", "ours_xlsx"),
+            ("CSV upsert, unchanged", "upsert"),
             ("CSV update, changed", "update"), ("django-import-export bulk", "die_bulk"),
             ("COPY alone (lower bound)", "floor")]
     print()
@@ -566,7 +572,7 @@ def _side_by_side(args, results: dict[str, dict]) -> None:
 
 
 def _summary(on: Profile, args, ours_csv, ours_xlsx, german, die_default, die_bulk, million, million_xlsx, upsert,
-             update, floor) -> None:
+             update, floor, one_thread) -> None:
     def verdict(ok: bool) -> str:
         return "met" if ok else "NOT MET"
 
@@ -578,6 +584,9 @@ def _summary(on: Profile, args, ours_csv, ours_xlsx, german, die_default, die_bu
           f"write, audit, events, checkpoints)")
     print(f"  ours CSV {args.rows:,} rows:   {rate:>8,.0f} rows/s  ({ours_csv['rows_per_cpu_s']:,.0f} per CPU-s)  "
           f"peak {ours_csv['peak_mb']:.0f} MB   target >= {target:,} rows/s: {verdict(rate >= target)}")
+    alone = one_thread["rows_per_s"]
+    print(f"  the same, IMPORT_READ_AHEAD=0: {alone:>6,.0f} rows/s  ({one_thread['rows_per_cpu_s']:,.0f} per CPU-s): "
+          f"reading ahead gives {rate / alone:.2f}x")
     xlsx_ratio = ours_xlsx["rows_per_s"] / rate
     print(f"  ours XLSX {args.xlsx_rows:,} rows:   {ours_xlsx['rows_per_s']:>8,.0f} rows/s  "
           f"({ours_xlsx['rows_per_cpu_s']:,.0f} per CPU-s)  peak {ours_xlsx['peak_mb']:.0f} MB   "

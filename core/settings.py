@@ -278,8 +278,8 @@ IMPORT_MAX_UNPACKED_BYTES = env_int("IMPORT_MAX_UNPACKED_BYTES", 1024 * 1024 * 1
 # by calamine, which is faster but holds the whole sheet, briefly twice.
 IMPORT_XLSX_STREAM_BYTES = env_int("IMPORT_XLSX_STREAM_BYTES", 64 * 1024 * 1024, minimum=0)
 IMPORT_STALE_SECONDS = env_int("IMPORT_STALE_SECONDS", 60, minimum=5)
-# An import reads and validates its next chunk on a thread while the current one is written
-# (core.imports.ahead); 0 does both on the worker's one thread, in turn.
+# An import in create mode reads and validates its next chunk on a thread while the current
+# one is written (core.imports.ahead); 0 does both on the worker's one thread, in turn.
 IMPORT_READ_AHEAD = env_bool("IMPORT_READ_AHEAD", True)
 IMPORT_MAX_ATTEMPTS = env_int("IMPORT_MAX_ATTEMPTS", 5, minimum=1)
 # A queued import or async batch whose task has not started after this many seconds is

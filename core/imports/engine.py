@@ -94,7 +94,10 @@ def run(job: ImportJob) -> None:
         validated = ((outcomes, spec.prepare(outcomes, job.mode)) for outcomes in (
             _validate(spec, chunk, positions, dialect, seen, grouped=group is not None, mode=job.mode, xlsx=xlsx)
             for chunk in _chunks(rows, job.batch_size, group)))
-        with read_ahead(validated, enabled=settings.IMPORT_READ_AHEAD) as chunks:
+        # Only in create mode: there writing a chunk is the database's work, which the reader's
+        # Python overlaps; the update modes compare and announce every row in Python here, and
+        # a reader competing for the interpreter made them slower (README "Bulk import").
+        with read_ahead(validated, enabled=settings.IMPORT_READ_AHEAD and job.mode == "create") as chunks:
             for outcomes, prepared in chunks:
                 if job.mode == "create":
                     _check(spec, outcomes)  # the update modes check in the write transaction

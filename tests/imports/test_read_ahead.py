@@ -141,3 +141,18 @@ def test_the_payload_is_built_on_the_reader_and_rebuilt_only_when_the_check_refu
     writer_thread = threading.current_thread().name
     assert built == [("import-read-ahead", 3), (writer_thread, 2)]  # prepared for 3; written for the 2 left
     assert Customer.objects.filter(customer_account__startswith="RC-").count() == 2
+
+
+def test_only_create_mode_reads_ahead(writer, erp, monkeypatch):
+    used = []
+    original = engine.read_ahead
+
+    def recording(source, *, enabled=True, **options):
+        used.append(enabled)
+        return original(source, enabled=enabled, **options)
+
+    monkeypatch.setattr(engine, "read_ahead", recording)
+    run_import(writer, "customers", HEADER + "RD-1,A,EUR,1\n")
+    job = run_import(writer, "customers", HEADER + "RD-1,B,EUR,1\nRD-2,C,EUR,1\n", mode="upsert")
+    assert (job.records_created, job.records_updated) == (1, 1)
+    assert used == [True, False]
