@@ -59,7 +59,7 @@ class Dialect(ABC):
 
     @abstractmethod
     def random_hex16(self) -> str:
-        """16 random hex digits per row."""
+        """16 random hex digits per row: part of an id (unique, not secret)."""
 
     def json_param(self, text: str) -> Any:
         """A parameter for a JSON column from its already encoded text."""
@@ -172,7 +172,10 @@ class PostgreSQL(Dialect):
         return f"jsonb_build_object({', '.join(f'{quote_literal(key)}, {expr}' for key, expr in pairs)})"
 
     def random_hex16(self) -> str:
-        return "left(md5(gen_random_uuid()::text), 16)"
+        # Two 32-bit draws of random() (a generator seeded from a strong source in each backend).
+        # gen_random_uuid() took 2 µs a row, a tenth of an imported event's insert.
+        half = "lpad(to_hex(floor(random() * 4294967296)::bigint), 8, '0')"
+        return f"{half} || {half}"
 
     def json_param(self, text: str) -> Any:
         from psycopg.types.json import Jsonb

@@ -11,9 +11,12 @@ class AuditEntry(models.Model):
     """One row per tool call, whoever called and however it ended."""
 
     tool = models.CharField(max_length=100)
-    # No index of its own: the (user, created) index below serves lookups by user.
+    # No index of its own: the (user, created) index below serves lookups by user. No database
+    # constraint either: checking every audit row against auth_user (one lookup and row lock per
+    # row on PostgreSQL) cost more than the row's own insert in an import; the ORM still clears
+    # the reference when a user is deleted, and `username` keeps who it was.
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
-                             db_index=False)
+                             db_index=False, db_constraint=False)
     username = models.CharField(max_length=150, blank=True)
     department = models.CharField(max_length=30, blank=True)
     via = models.CharField(max_length=20, blank=True, help_text="http, mcp, cli, dashboard, batch, import, …")

@@ -186,3 +186,14 @@ def test_a_transaction_the_database_ended_fails_the_operation(erp, writer, monke
     assert not SalesOrder.objects.exists()
     assert Item.objects.get(item_id="ITEM-001").reserved == reserved
     assert AuditEntry.objects.get(tool="ax_create_salesorder").error_code == "BACKEND_UNAVAILABLE"
+
+
+def test_deleting_a_user_keeps_their_history_and_clears_the_reference(erp, writer):
+    """Events and audit rows name their user without a database constraint (no check per inserted
+    row); deleting the user through the ORM still clears the reference, and the name stays."""
+    call_tool("ax_create_salesorder", ORDER, writer)
+    writer.delete()
+    event = Event.objects.get(type="salesorder.created")
+    audit = AuditEntry.objects.get(tool="ax_create_salesorder")
+    assert (event.user_id, event.username, audit.user_id, audit.username) == (None, "writer", None, "writer")
+    assert not Event._meta.get_field("user").db_constraint and not AuditEntry._meta.get_field("user").db_constraint
