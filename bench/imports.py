@@ -460,6 +460,9 @@ def main() -> None:
     parser.add_argument("--cprofile", metavar="FILE", default="",
                         help="run our CSV import under cProfile and write its top functions to FILE")
     parser.add_argument("--skip-die", action="store_true", help="skip the django-import-export comparison")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of the CSV (with and without read-ahead), XLSX and bulk-mode imports, which "
+                             "alternate; each figure is its median round (default 3)")
     add_arguments(parser)
     args = parser.parse_args()
 
@@ -495,13 +498,22 @@ def main() -> None:
 
 def _measure(on: Profile, args, files: Path, csv_path: Path, xlsx_path: Path, changed_path: Path,
              die: bool) -> dict:
-    ours_csv = run_ours(on, "ours CSV", csv_path, "csv", args.rows, args.batch_size, phases=args.phases,
-                        profile=args.cprofile)
-    # The same import with the batches read and validated in turn with their writing, on one
-    # thread: what reading ahead (core.imports.ahead) gives, in the same run.
-    one_thread = run_ours(on, "ours CSV, IMPORT_READ_AHEAD=0", csv_path, "csv", args.rows, args.batch_size,
-                          settings={"IMPORT_READ_AHEAD": "0"})
-    ours_xlsx = run_ours(on, "ours XLSX", xlsx_path, "xlsx", args.xlsx_rows, args.batch_size)
+    # The figures with a target, and what they are compared with, in rounds that alternate them
+    # (the machine's speed drifts): each is the median round. "IMPORT_READ_AHEAD=0" is the same
+    # import with the batches read and validated in turn with their writing, on one thread: what
+    # reading ahead (core.imports.ahead) gives.
+    runs: dict[str, list[dict]] = {"csv": [], "one_thread": [], "xlsx": [], "bulk": []}
+    for number in range(1, args.rounds + 1):
+        of = f" ({number}/{args.rounds})" if args.rounds > 1 else ""
+        first = number == 1
+        runs["csv"].append(run_ours(on, "ours CSV" + of, csv_path, "csv", args.rows, args.batch_size,
+                                    phases=args.phases and first, profile=args.cprofile if first else ""))
+        runs["one_thread"].append(run_ours(on, "ours CSV, IMPORT_READ_AHEAD=0" + of, csv_path, "csv", args.rows,
+                                           args.batch_size, settings={"IMPORT_READ_AHEAD": "0"}))
+        runs["xlsx"].append(run_ours(on, "ours XLSX" + of, xlsx_path, "xlsx", args.xlsx_rows, args.batch_size))
+        if die:
+            runs["bulk"].append(run_die(on, csv_path, args.rows, "bulk", of))
+    ours_csv, one_thread, ours_xlsx = (_median(runs[key]) for key in ("csv", "one_thread", "xlsx"))
     floor = run_floor(on, csv_path, args.rows, args.batch_size) if on.name == "postgres" else None
     upsert = update = None
     if not args.skip_modes:
@@ -525,7 +537,7 @@ def _measure(on: Profile, args, files: Path, csv_path: Path, xlsx_path: Path, ch
             _head(csv_path, default_path, default_rows)
             note = f"  first {default_rows:,} rows of the same CSV"
         die_default = run_die(on, default_path, default_rows, "default", note)
-        die_bulk = run_die(on, csv_path, args.rows, "bulk")
+        die_bulk = _median(runs["bulk"])
 
     million = million_xlsx = None
     if args.million:
@@ -545,6 +557,19 @@ def _measure(on: Profile, args, files: Path, csv_path: Path, xlsx_path: Path, ch
     return {"ours_csv": ours_csv, "ours_xlsx": ours_xlsx, "german": german, "die_default": die_default,
             "die_bulk": die_bulk, "million": million, "million_xlsx": million_xlsx, "upsert": upsert,
             "update": update, "floor": floor, "one_thread": one_thread}
+
+
+def _median(runs: list[dict]) -> dict:
+    """The run with the median rate, with every round's rate beside it (`rounds`)."""
+    ordered = sorted(runs, key=lambda r: r["rows_per_s"])
+    return {**ordered[len(ordered) // 2], "rounds": [r["rows_per_s"] for r in runs]}
+
+
+def _spread(result: dict) -> str:
+    rounds = result.get("rounds", [])
+    if len(rounds) < 2:
+        return ""
+    return f"  [median of {len(rounds)} rounds: {' / '.join(f'{r:,.0f}' for r in rounds)}]"
 
 
 def _side_by_side(args, results: dict[str, dict]) -> None:
@@ -583,14 +608,16 @@ def _summary(on: Profile, args, ours_csv, ours_xlsx, german, die_default, die_bu
     print(f"SUMMARY  {on.label}, batch_size {args.batch_size}; ours = end to end (parse, validate, "
           f"write, audit, events, checkpoints)")
     print(f"  ours CSV {args.rows:,} rows:   {rate:>8,.0f} rows/s  ({ours_csv['rows_per_cpu_s']:,.0f} per CPU-s)  "
-          f"peak {ours_csv['peak_mb']:.0f} MB   target >= {target:,} rows/s: {verdict(rate >= target)}")
+          f"peak {ours_csv['peak_mb']:.0f} MB   target >= {target:,} rows/s: {verdict(rate >= target)}"
+          f"{_spread(ours_csv)}")
     alone = one_thread["rows_per_s"]
     print(f"  the same, IMPORT_READ_AHEAD=0: {alone:>6,.0f} rows/s  ({one_thread['rows_per_cpu_s']:,.0f} per CPU-s): "
-          f"reading ahead gives {rate / alone:.2f}x")
+          f"reading ahead gives {rate / alone:.2f}x{_spread(one_thread)}")
     xlsx_ratio = ours_xlsx["rows_per_s"] / rate
     print(f"  ours XLSX {args.xlsx_rows:,} rows:   {ours_xlsx['rows_per_s']:>8,.0f} rows/s  "
           f"({ours_xlsx['rows_per_cpu_s']:,.0f} per CPU-s)  peak {ours_xlsx['peak_mb']:.0f} MB   "
-          f"{xlsx_ratio:.2f}x the CSV rate; target >= {TARGET_XLSX_RATIO}x: {verdict(xlsx_ratio >= TARGET_XLSX_RATIO)}")
+          f"{xlsx_ratio:.2f}x the CSV rate; target >= {TARGET_XLSX_RATIO}x: {verdict(xlsx_ratio >= TARGET_XLSX_RATIO)}"
+          f"{_spread(ours_xlsx)}")
     if floor:
         print(f"  COPY alone, same rows:       {floor['rows_per_s']:>8,.0f} rows/s: the database's own lower bound; "
               f"ours is {rate / floor['rows_per_s']:.2f}x of it")
@@ -606,7 +633,7 @@ def _summary(on: Profile, args, ours_csv, ours_xlsx, german, die_default, die_bu
         print(f"  django-import-export default: {d:>8,.0f} rows/s  ({die_default['rows_per_cpu_s']:,.0f} per CPU-s)  "
               f"peak {die_default['peak_mb']:.0f} MB")
         print(f"  django-import-export bulk:    {b:>8,.0f} rows/s  ({die_bulk['rows_per_cpu_s']:,.0f} per CPU-s)  "
-              f"peak {die_bulk['peak_mb']:.0f} MB")
+              f"peak {die_bulk['peak_mb']:.0f} MB{_spread(die_bulk)}")
         print(f"  ours / default: {rate / d:6.2f}x  (per CPU-s "
               f"{ours_csv['rows_per_cpu_s'] / die_default['rows_per_cpu_s']:.2f}x)   target > 10x: "
               f"{verdict(rate / d > 10)}")
