@@ -368,8 +368,8 @@ def _xlsx_texts(cells: list[Any]) -> list[str] | None:
             append("")
         elif cls is int:
             append(str(cell))
-        elif cls is float:
-            append(as_text(cell))
+        elif cls is float:  # as as_text(): a whole one without ".0" (one of 10**15 or more; below, it is an int)
+            append(str(int(cell)) if cell.is_integer() else str(cell))
         else:
             return None
     return texts

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import threading
 import xml.etree.ElementTree as ET
 import zipfile
 import zlib
@@ -120,6 +121,9 @@ def xlsx_rows(path: Path, sheet: str, resources: ExitStack) -> tuple[list[Any], 
         raise _corrupt(type(exc).__name__) from None
 
     def count() -> int:
+        quick = getattr(source, "count", None)  # calamine's loaded sheet counts without building rows
+        if quick is not None:
+            return quick()
         again = source()
         try:
             next(again, None)  # the header
@@ -158,6 +162,7 @@ def _calamine_sheet(path: Path, sheet: str, resources: ExitStack) -> Source:
     if not names:
         raise ImportFailure("EMPTY_FILE", "the workbook has no worksheet")
     name = sheet or names[0]
+    marks = _MarksScan(path, name)  # reads the sheet's XML while calamine, without the GIL, loads it
     try:
         worksheet = workbook.get_sheet_by_name(name)
     except Exception as exc:
@@ -166,12 +171,68 @@ def _calamine_sheet(path: Path, sheet: str, resources: ExitStack) -> Source:
         if type(exc).__name__ != "PanicException":
             raise
         raise _corrupt("a cell calamine cannot read") from None
+    finally:
+        marks.join()
+    return _CalamineSource(worksheet, marks)
 
-    def rows() -> Iterator[tuple[int, list[Any]]]:
-        marks = _marks(path, name, resources)
-        return _calamine_rows(worksheet) if marks is None else _with_marks(_calamine_rows(worksheet), marks)
 
-    return rows
+class _MarksScan(threading.Thread):
+    """The marks of a sheet (see _marked_cells), found on a thread of their own: the scan of the
+    XML overlaps calamine's load of the sheet instead of following it."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        super().__init__(name="xlsx-marks", daemon=True)
+        self.path, self.sheet = path, name
+        self.marks: list[tuple[int, dict[int, Any]]] = []
+        self.error: ImportFailure | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            with ExitStack() as resources:
+                found = _marks(self.path, self.sheet, resources)
+                self.marks = [] if found is None else list(found)
+        except ImportFailure as failure:
+            self.error = failure
+        except _BROKEN as exc:
+            self.error = _corrupt(type(exc).__name__)
+
+    def result(self) -> list[tuple[int, dict[int, Any]]]:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.marks
+
+
+class _CalamineSource:
+    """A loaded sheet: calling it gives its rows (again and again); count() counts them."""
+
+    def __init__(self, worksheet: Any, marks: _MarksScan) -> None:
+        self.worksheet, self._marks = worksheet, marks
+
+    def __call__(self) -> Iterator[tuple[int, list[Any]]]:
+        marks = self._marks.result()
+        return _with_marks(_calamine_rows(self.worksheet), iter(marks)) if marks else _calamine_rows(self.worksheet)
+
+    def count(self) -> int:
+        """How many rows the reading gives after the header (see xlsx_rows). Where no cell needs
+        the sheet's XML (no mark, the common case), they are counted on calamine's own cells,
+        without turning every row into the import's types, which took as long as reading them."""
+        marks = self._marks.result()
+        try:
+            if marks:
+                again = _with_marks(_calamine_rows(self.worksheet), iter(marks))
+                next(again, None)  # the header
+                return sum(1 for _ in _data(again))
+            if self.worksheet.start is None:
+                return 0
+            rows = _unpanicked(self.worksheet.iter_rows())
+            next(rows, None)  # row 1, the header
+            # An empty cell is "" and a blank row holds nothing else, or text of spaces; any other
+            # value (a number, a date, a boolean, an error) fills the row, as in _data().
+            return sum(1 for row in rows if any(cell.__class__ is not str or cell.strip() for cell in row))
+        except _BROKEN as exc:
+            raise _corrupt(type(exc).__name__) from None
 
 
 def _calamine_rows(worksheet: Any) -> Iterator[tuple[int, list[Any]]]:

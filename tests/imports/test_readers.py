@@ -274,6 +274,25 @@ def test_xlsx_blank_rows_are_skipped_and_lines_are_sheet_rows(tmp_path):
     assert read_xlsx(blank_rows_workbook(tmp_path))[1] == [(4, [1, 2]), (6, [3, None])]
 
 
+def test_xlsx_marks_are_found_beside_the_load_and_a_broken_sheet_xml_fails_the_file(tmp_path, monkeypatch):
+    """The scan of the sheet's XML for marks runs on a thread while calamine loads the sheet; it
+    is done when the file is open, and a fault it meets fails the file there, as a corrupt one."""
+    import threading
+
+    path = blank_rows_workbook(tmp_path)
+    with open_rows(path, "xlsx", None) as (_, rows):
+        assert not [t for t in threading.enumerate() if t.name == "xlsx-marks"]
+        assert rows.count() == 2
+
+    def broken(stream):
+        raise zipfile.BadZipFile("bad CRC")
+        yield  # a generator, as _marked_cells
+
+    monkeypatch.setattr(xlsx, "_marked_cells", broken)
+    with pytest.raises(ImportFailure, match="corrupt: BadZipFile"), open_rows(path, "xlsx", None):
+        pass
+
+
 def raw_header_workbook(tmp_path: Path) -> Path:
     return xlsx_file(tmp_path, {"Sheet": [[" Customer Account ", "Name", None, 2024], ["C-1", "x", None, 1]]})
 
