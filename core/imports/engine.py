@@ -91,7 +91,7 @@ def run(job: ImportJob) -> None:
         xlsx = job.format == ImportJob.Format.XLSX
         # Reading and validating (on the read-ahead thread) never touch the database; checking
         # and writing (here) do.
-        validated = ((outcomes, spec.prepare(outcomes, job.mode)) for outcomes in (
+        validated = ((outcomes, None if job.validate_only else spec.prepare(outcomes, job.mode)) for outcomes in (
             _validate(spec, chunk, positions, dialect, seen, grouped=group is not None, mode=job.mode, xlsx=xlsx)
             for chunk in _chunks(rows, job.batch_size, group)))
         # Only in create mode: there writing a chunk is the database's work, which the reader's

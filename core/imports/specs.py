@@ -186,18 +186,17 @@ class ImportSpec(ABC):
         raise NotImplementedError
 
     def prepare(self, outcomes: list[Outcome], mode: str) -> Prepared | None:
-        """What write() would otherwise build inside the write transaction, built beforehand
-        (on the read-ahead thread, see core.imports.ahead): each valid outcome's insert row
-        (Outcome.row) and, in create mode, where every valid outcome is inserted unless the
-        check refuses it, the payload of them all."""
-        if mode == "update" or not self.inserts_rows:
+        """In create mode, where every valid outcome is inserted unless the check refuses it,
+        what write() would otherwise build inside the write transaction, built beforehand (on
+        the read-ahead thread, see core.imports.ahead): each valid outcome's insert row
+        (Outcome.row) and the payload of them all. (In upsert mode most rows of a sync are
+        unchanged, and write() builds the rows of the new ones.)"""
+        if mode != "create" or not self.inserts_rows:
             return None
         valid = [o for o in outcomes if o.ok]
         for o in valid:
             o.row = self.insert_row(o.record)
-        if mode != "create" or not valid:
-            return None
-        return Prepared(valid, rows_payload([o.row for o in valid]))
+        return Prepared(valid, rows_payload([o.row for o in valid])) if valid else None
 
     def take(self, outcome: Outcome, column: str, parse) -> None:
         """record[column] = parse() for a cell with a value; a blank cell leaves the field out of
