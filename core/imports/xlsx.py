@@ -184,7 +184,7 @@ class _MarksScan(threading.Thread):
         super().__init__(name="xlsx-marks", daemon=True)
         self.path, self.sheet = path, name
         self.marks: list[tuple[int, dict[int, Any]]] = []
-        self.error: ImportFailure | None = None
+        self.error: BaseException | None = None  # raised where the marks are asked for
         self.start()
 
     def run(self) -> None:
@@ -192,10 +192,10 @@ class _MarksScan(threading.Thread):
             with ExitStack() as resources:
                 found = _marks(self.path, self.sheet, resources)
                 self.marks = [] if found is None else list(found)
-        except ImportFailure as failure:
-            self.error = failure
         except _BROKEN as exc:
             self.error = _corrupt(type(exc).__name__)
+        except BaseException as exc:  # noqa: BLE001 - an ImportFailure, or anything else: never lost
+            self.error = exc
 
     def result(self) -> list[tuple[int, dict[int, Any]]]:
         self.join()

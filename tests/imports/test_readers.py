@@ -292,6 +292,14 @@ def test_xlsx_marks_are_found_beside_the_load_and_a_broken_sheet_xml_fails_the_f
     with pytest.raises(ImportFailure, match="corrupt: BadZipFile"), open_rows(path, "xlsx", None):
         pass
 
+    def failing(stream):
+        raise RuntimeError("unexpected")
+        yield
+
+    monkeypatch.setattr(xlsx, "_marked_cells", failing)  # anything else is raised as it is, never lost
+    with pytest.raises(RuntimeError, match="unexpected"), open_rows(path, "xlsx", None):
+        pass
+
 
 def raw_header_workbook(tmp_path: Path) -> Path:
     return xlsx_file(tmp_path, {"Sheet": [[" Customer Account ", "Name", None, 2024], ["C-1", "x", None, 1]]})
