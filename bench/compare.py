@@ -8,12 +8,14 @@ scale-out target: no operation more than 2x slower than on SQLite.
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from bench.profile import Profile
+from bench.profile import Profile, applied
 
 ROOT = Path(__file__).resolve().parent.parent
 RATIO_TARGET = 2.0
@@ -67,10 +69,14 @@ def run_children(module: str, profiles: list[Profile], argv: list[str]) -> dict[
     return figures
 
 
-def child_profile(spec: str) -> Profile:
-    return Profile(**json.loads(spec))
-
-
-def report(figures: dict[str, float]) -> None:
-    """The child's figures, for run_children."""
-    print(_RESULT + json.dumps(figures), flush=True)
+def run_as_child(parser: argparse.ArgumentParser,
+                 measure: Callable[[argparse.Namespace, Profile], dict[str, float]]) -> bool:
+    """In a child of run_children (`--child <profile> argv...`): measure on that profile (applied
+    to this process), hand the figures to the parent and return True; False in the parent."""
+    if len(sys.argv) < 3 or sys.argv[1] != "--child":
+        return False
+    profile = Profile(**json.loads(sys.argv[2]))
+    args = parser.parse_args(sys.argv[3:])
+    with applied(profile):
+        print(_RESULT + json.dumps(measure(args, profile)), flush=True)
+    return True

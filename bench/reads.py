@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from bench import profile as bench_profile
-from bench.compare import child_profile, report, run_children, side_by_side
+from bench.compare import run_as_child, run_children, side_by_side
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_MS = 50.0
@@ -175,11 +175,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=20)
     bench_profile.add_arguments(parser)
-    if len(sys.argv) > 2 and sys.argv[1] == "--child":
-        profile = child_profile(sys.argv[2])
-        args = parser.parse_args(sys.argv[3:])
-        with bench_profile.applied(profile):
-            report(measure(args.orders, args.runs, profile.label))
+    if run_as_child(parser, lambda args, profile: measure(args.orders, args.runs, profile.label)):
         return
     args = parser.parse_args()
     figures = run_children("bench.reads", bench_profile.profiles(args),

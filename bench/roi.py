@@ -28,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from bench import profile as bench_profile
-from bench.compare import child_profile, report, run_children, side_by_side
+from bench.compare import run_as_child, run_children, side_by_side
 
 ROOT = Path(__file__).resolve().parent.parent
 YEAR = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
@@ -302,11 +302,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-changes", action="store_true", help="change no baseline or rate within the year")
     bench_profile.add_arguments(parser)
-    if len(sys.argv) > 2 and sys.argv[1] == "--child":
-        profile = child_profile(sys.argv[2])
-        args = parser.parse_args(sys.argv[3:])
-        with bench_profile.applied(profile):
-            report(measure(args, profile.label))
+    if run_as_child(parser, lambda args, profile: measure(args, profile.label)):
         return
     args = parser.parse_args()
     figures = run_children("bench.roi", bench_profile.profiles(args),

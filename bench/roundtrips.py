@@ -21,7 +21,7 @@ from io import StringIO
 from pathlib import Path
 
 from bench import profile as bench_profile
-from bench.compare import child_profile, report, run_children, side_by_side
+from bench.compare import run_as_child, run_children, side_by_side
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDER = {"customer_account": "CUST-001", "lines": [{"item_id": "ITEM-004", "quantity": 1}]}
@@ -169,11 +169,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--statements", action="store_true", help="list each call's statements")
     bench_profile.add_arguments(parser)
-    if len(sys.argv) > 2 and sys.argv[1] == "--child":
-        profile = child_profile(sys.argv[2])
-        args = parser.parse_args(sys.argv[3:])
-        with bench_profile.applied(profile):
-            report(measure(args.calls, args.statements, profile.label))
+    if run_as_child(parser, lambda args, profile: measure(args.calls, args.statements, profile.label)):
         return
     args = parser.parse_args()
     figures = run_children("bench.roundtrips", bench_profile.profiles(args),

@@ -89,15 +89,19 @@ def run(job: ImportJob) -> None:
             seen.add(_cell(values, key_index))
         group = key_index if spec.key == "order_ref" else None
         xlsx = job.format == ImportJob.Format.XLSX
-        # Reading and validating (on the read-ahead thread) never touch the database; checking
-        # and writing (here) do.
-        validated = ((outcomes, None if job.validate_only else spec.prepare(outcomes, job.mode)) for outcomes in (
-            _validate(spec, chunk, positions, dialect, seen, grouped=group is not None, mode=job.mode, xlsx=xlsx)
-            for chunk in _chunks(rows, job.batch_size, group)))
+
+        def validated() -> Iterator[tuple[list[Outcome], Prepared | None]]:
+            # Reading and validating (on the read-ahead thread) never touch the database;
+            # checking and writing (below) do.
+            for chunk in _chunks(rows, job.batch_size, group):
+                outcomes = _validate(spec, chunk, positions, dialect, seen, grouped=group is not None,
+                                     mode=job.mode, xlsx=xlsx)
+                yield outcomes, None if job.validate_only else spec.prepare(outcomes, job.mode)
+
         # Only in create mode: there writing a chunk is the database's work, which the reader's
         # Python overlaps; the update modes compare and announce every row in Python here, and
         # a reader competing for the interpreter made them slower (README "Bulk import").
-        with read_ahead(validated, enabled=settings.IMPORT_READ_AHEAD and job.mode == "create") as chunks:
+        with read_ahead(validated(), enabled=settings.IMPORT_READ_AHEAD and job.mode == "create") as chunks:
             for outcomes, prepared in chunks:
                 if job.mode == "create":
                     _check(spec, outcomes)  # the update modes check in the write transaction
