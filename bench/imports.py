@@ -169,7 +169,7 @@ def _instrument() -> dict[str, list[float]]:
     specs.CustomersSpec.check = timed("  spec.check: existing accounts query", specs.CustomersSpec.check)
     engine._commit_chunk = timed("  _commit_chunk: write + checkpoint + commit", engine._commit_chunk)
     specs.CustomersSpec.write = timed("    spec.write", specs.CustomersSpec.write)
-    specs.ImportSpec.insert_new = timed("      insert_new: customer rows", specs.ImportSpec.insert_new)
+    specs.RowsSpec.insert_new = timed("      insert_new: customer rows", specs.RowsSpec.insert_new)
     specs.ImportSpec.audit = timed("      audit: audit rows", specs.ImportSpec.audit)
     specs.publish_rows = timed("      publish_rows: events", specs.publish_rows)
     bus.deliver = timed("    on_commit deliver: webhook fan-out (none without subscriptions)", bus.deliver)

@@ -131,6 +131,8 @@ class ImportSpec(ABC):
 
     # The types whose records an import may update (mode update or upsert).
     updatable = False
+    # Whether write() runs check() itself, when the database refuses a key (RowsSpec).
+    insert_checks_keys = False
 
     @property
     def required(self) -> list[str]:
@@ -299,6 +301,11 @@ class RowsSpec(ImportSpec):
     """A type that inserts its new records itself, set-based (customers, items; sales orders go
     through the order service)."""
 
+    # check() asks only whether the keys are taken, which the insert's unique index asks again:
+    # an import that writes in create mode runs it only when its insert meets a taken key
+    # (insert_new()), not for every chunk before.
+    insert_checks_keys = True
+
     @abstractmethod
     def insert_row(self, record: dict[str, Any]) -> list[Any]:
         """A new record as a row of the insert payload: its values in the order of `fields`, a
@@ -320,32 +327,37 @@ class RowsSpec(ImportSpec):
     def insert_new(self, model, outcomes: list[Outcome], ctx: WriteContext, constants: dict[str, Any], code: str,
                    label: str) -> tuple[list[list[Any]], str]:
         """Insert the outcomes' rows (insert_row()), with the same `constants` in every row, in
-        one INSERT ... SELECT over their JSON payload (see core.db.insert_select_sql); if a
-        concurrent writer took one of their keys since check(), insert one by one and fail only
-        the rows whose key is taken. Returns the rows written and their JSON payload."""
+        one INSERT ... SELECT over their JSON payload (see core.db.insert_select_sql). When a key
+        is taken, check() fails the rows whose key the table holds (a file imported again) and
+        the others are inserted the same way; if a concurrent writer took a key since, they are
+        inserted one by one and only the rows whose key is taken fail. Returns the rows written
+        and their JSON payload."""
         rows = [o.row or self.insert_row(o.record) for o in outcomes]
         sql = insert_select_sql(model, row_values(model, self.fields) + tuple((name, "%s") for name in constants))
         params = [connection.ops.adapt_datetimefield_value(v) if isinstance(v, datetime) else v
                   for v in constants.values()]
-        every_row = (ctx.prepared and ctx.prepared.payload_for(outcomes)) or rows_payload(rows)
 
-        def insert(chunk: list[list[Any]]) -> None:
-            with connection.cursor() as cursor:
-                cursor.execute(sql, [*params, every_row if chunk is rows else rows_payload(chunk)])
-
-        try:
-            with transaction.atomic():
-                insert(rows)
-            return rows, every_row
-        except IntegrityError:
-            pass
-        written = []
-        for outcome, row in zip(outcomes, rows, strict=True):
+        def inserted(payload: str) -> bool:
             try:
-                with transaction.atomic():
-                    insert([row])
-                written.append(row)
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute(sql, [*params, payload])
+                return True
             except IntegrityError:
+                return False
+
+        every_row = (ctx.prepared and ctx.prepared.payload_for(outcomes)) or rows_payload(rows)
+        if inserted(every_row):
+            return rows, every_row
+        self.check(outcomes)
+        kept = [(o, row) for o, row in zip(outcomes, rows, strict=True) if o.ok]
+        payload = rows_payload([row for _, row in kept])
+        if inserted(payload):
+            return [row for _, row in kept], payload
+        written = []
+        for outcome, row in kept:
+            if inserted(rows_payload([row])):
+                written.append(row)
+            else:
                 outcome.fail(self.key, code, f"{label} {outcome.record[self.key]} already exists")
         return written, rows_payload(written)
 

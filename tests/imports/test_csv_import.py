@@ -118,15 +118,38 @@ def test_failed_rows_file_has_error_column_and_neutralised_formulas(writer, erp)
 def test_a_key_taken_after_the_check_fails_only_its_row(writer, erp, monkeypatch):
     from core.imports.specs import CustomersSpec
 
-    def check_then_race(self, outcomes):  # another writer creates C-81 right after the check
-        Customer.objects.create(customer_account="C-81", name="Race", currency="EUR")
+    check = CustomersSpec.check
+
+    def check_then_race(self, outcomes):  # another writer creates C-82 right after the check
+        check(self, outcomes)
+        Customer.objects.create(customer_account="C-82", name="Race", currency="EUR")
 
     monkeypatch.setattr(CustomersSpec, "check", check_then_race)
-    job = run_import(writer, "customers", HEADER + "C-80,A,EUR,0\nC-81,B,EUR,0\nC-82,C,EUR,0\n")
-    assert (job.successful, job.failed) == (2, 1)
-    assert errors_of(job) == [(3, "customer_account", "CUST_ALREADY_EXISTS")]
-    assert Customer.objects.get(customer_account="C-81").name == "Race"
+    Customer.objects.create(customer_account="C-81", name="Imported before", currency="EUR")
+    job = run_import(writer, "customers", HEADER + "C-80,A,EUR,0\nC-81,B,EUR,0\nC-82,C,EUR,0\nC-83,D,EUR,0\n")
+    assert (job.successful, job.failed) == (2, 2)
+    assert errors_of(job) == [(3, "customer_account", "CUST_ALREADY_EXISTS"), (4, "customer_account",
+                                                                                 "CUST_ALREADY_EXISTS")]
+    assert Customer.objects.get(customer_account="C-82").name == "Race"
+    assert set(Customer.objects.filter(name__in=["A", "D"]).values_list("customer_account", flat=True)) == {"C-80", "C-83"}
     assert AuditEntry.objects.filter(batch_id=job.job_id).count() == 2
+    assert sorted(e.data["customer_account"] for e in Event.objects.filter(type="customer.created")) == [
+        "C-80", "C-83"]
+
+
+def test_new_keys_are_inserted_without_asking_first_and_validation_still_asks(writer, erp, monkeypatch):
+    from core.imports.specs import CustomersSpec, ItemsSpec
+
+    asked = []
+    monkeypatch.setattr(CustomersSpec, "check", lambda self, outcomes: asked.append(len(outcomes)))
+    monkeypatch.setattr(ItemsSpec, "check", lambda self, outcomes: asked.append(len(outcomes)))
+    job = run_import(writer, "customers", HEADER + "C-90,A,EUR,0\nC-91,B,EUR,0\n")
+    items = run_import(writer, "items", "item_id,name,unit_price\nI-90,Bolt,1.50\n")
+    assert (job.successful, items.successful, asked) == (2, 1, [])  # the unique index checked them
+    monkeypatch.undo()
+    validated = run_import(writer, "customers", HEADER + "C-90,A,EUR,0\nC-92,B,EUR,0\n", validate_only=True)
+    assert (validated.successful, validated.failed) == (1, 1)
+    assert errors_of(validated) == [(2, "customer_account", "CUST_ALREADY_EXISTS")]
 
 
 def test_large_batch_events_are_stored_as_real_json(writer, erp):
