@@ -50,14 +50,6 @@ class Dialect(ABC):
         return f"(src.value->>{index})"
 
     @abstractmethod
-    def json(self, text_sql: str) -> str:
-        """SQL text holding JSON, as a JSON value (for json_object: embedded, not quoted)."""
-
-    @abstractmethod
-    def json_object(self, pairs: list[tuple[str, str]]) -> str:
-        ...
-
-    @abstractmethod
     def random_hex16(self) -> str:
         """16 random hex digits per row: part of an id (unique, not secret)."""
 
@@ -98,7 +90,7 @@ _FORMAT_QMARK = re.compile(r"(?<!%)%s")  # as Django's SQLite cursor converts th
 
 
 class SQLite(Dialect):
-    # ->> (3.38), json_each and json_object (JSON1, built in since 3.38), RETURNING (3.35).
+    # ->> (3.38), json_each (JSON1, built in since 3.38), RETURNING (3.35).
     needs = (3, 38, 0)
     one_writer = True
     failure_aborts_transaction = False
@@ -110,12 +102,6 @@ class SQLite(Dialect):
     @functools.cache
     def native(sql: str) -> str:
         return _FORMAT_QMARK.sub("?", sql).replace("%%", "%")
-
-    def json(self, text_sql: str) -> str:
-        return f"json({text_sql})"
-
-    def json_object(self, pairs: list[tuple[str, str]]) -> str:
-        return f"json_object({', '.join(f'{quote_literal(key)}, {expr}' for key, expr in pairs)})"
 
     def random_hex16(self) -> str:
         return "lower(hex(randomblob(8)))"
@@ -164,12 +150,6 @@ class PostgreSQL(Dialect):
 
     def element(self, index: int, sql_type: str = "") -> str:
         return f"(src.value->>{index})::{sql_type}" if sql_type else f"(src.value->>{index})"
-
-    def json(self, text_sql: str) -> str:
-        return f"({text_sql})::jsonb"
-
-    def json_object(self, pairs: list[tuple[str, str]]) -> str:
-        return f"jsonb_build_object({', '.join(f'{quote_literal(key)}, {expr}' for key, expr in pairs)})"
 
     def random_hex16(self) -> str:
         # Two 32-bit draws of random() (a generator seeded from a strong source in each backend).

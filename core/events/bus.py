@@ -181,12 +181,11 @@ def _transaction_lost() -> bool:
     return dialect(connection).transaction_lost(connection)
 
 
-def publish_rows(event_type: str, payload: str, data: tuple[tuple[str, str], ...], *, user: Any,
-                 via: str) -> None:
-    """Publish one event per row of a JSON rows payload (see core.db.insert_select_sql), in one
-    INSERT ... SELECT in the caller's transaction: the database builds each event's id and
-    data, from `data`, (key, SQL expression over the row) pairs. For bulk writers (imports),
-    where encoding and binding every event in Python would cost more than the write itself.
+def publish_rows(event_type: str, members: list[str], *, user: Any, via: str) -> None:
+    """Publish one event per item of `members`, each event's data as the members of a JSON
+    object (`"key":value,...`, not empty, encoded by the caller; caused_by is added here), in one
+    INSERT ... SELECT over one JSON array in the caller's transaction: the database builds each
+    event's id. For bulk writers (imports), which encode the data off their write transaction.
 
     Unlike publish(), this raises: a bulk writer's chunk must not commit without its events."""
     from django.db import connection
@@ -194,10 +193,12 @@ def publish_rows(event_type: str, payload: str, data: tuple[tuple[str, str], ...
     user = user if getattr(user, "pk", None) else None
     username = getattr(user, "username", "") or ""
     handed_over = _nobody_listens()
-    sql = _rows_sql(data) + ("" if handed_over else f" RETURNING {connection.ops.quote_name('event_id')}")
+    sql = _rows_sql() + ("" if handed_over else f" RETURNING {connection.ops.quote_name('event_id')}")
+    caused_by = '"caused_by":' + jsoncodec.dumps({"user": username or None, "audit_id": None, "via": via or None})
+    events = "[{" + f",{caused_by}}},{{".join(members) + f",{caused_by}}}]"
     params = [f"{time.time_ns() // 1_000_000:011x}", event_type,
-              connection.ops.adapt_datetimefield_value(timezone.now()), username or None, via or None,
-              getattr(user, "pk", None), username, handed_over, payload]
+              connection.ops.adapt_datetimefield_value(timezone.now()), getattr(user, "pk", None), username,
+              handed_over, events]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         if handed_over:
@@ -207,13 +208,11 @@ def publish_rows(event_type: str, payload: str, data: tuple[tuple[str, str], ...
 
 
 @functools.cache
-def _rows_sql(data: tuple[tuple[str, str], ...]) -> str:
-    d = dialect()
-    caused_by = d.json_object([("user", "%s"), ("audit_id", "NULL"), ("via", "%s")])
+def _rows_sql() -> str:
     return insert_select_sql(Event, (
-        ("event_id", f"'evt_' || %s || {d.random_hex16()}"), ("type", "%s"), ("created", "%s"),
-        ("data", d.json_object([*data, ("caused_by", caused_by)])), ("user", "%s"), ("username", "%s"),
-        ("audit_id", "NULL"), ("fanned_out", "%s"), ("fanout_error", "''")))
+        ("event_id", f"'evt_' || %s || {dialect().random_hex16()}"), ("type", "%s"), ("created", "%s"),
+        ("data", "src.value"), ("user", "%s"), ("username", "%s"), ("audit_id", "NULL"), ("fanned_out", "%s"),
+        ("fanout_error", "''")))
 
 
 def _json_text(data: dict[str, Any]):

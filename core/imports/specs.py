@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from decimal import Context as DecimalContext
+from json.encoder import encode_basestring
 from typing import Any
 
 from django.db import IntegrityError, connection, models, transaction
@@ -26,7 +27,6 @@ from core.accounts.services import department_code
 from core.audit import writer as audit_writer
 from core.db import existing_values, insert_select_sql, row_values, rows_payload, update_from_rows_sql
 from core.dialect import dialect as sql_dialect
-from core.dialect import quote_literal
 from core.erp import serializers, services, values
 from core.erp.models import Customer, Item, SalesOrder, search_text
 from core.errors import ToolError
@@ -63,7 +63,7 @@ class Outcome:
     """One row of a chunk: its clean record, or its errors. `raw` (the row's text per column, for
     error reports) is built on first use, since the rows that pass never need it."""
 
-    __slots__ = ("line", "record", "errors", "_raw", "_source", "action", "changes", "current", "row")
+    __slots__ = ("line", "record", "errors", "_raw", "_source", "action", "changes", "current", "row", "event")
 
     def __init__(self, line: int, raw: dict[str, str] | None = None, record: dict[str, Any] | None = None, *,
                  source: tuple[dict[str, int], list[Any]] | None = None) -> None:
@@ -76,6 +76,7 @@ class Outcome:
         self.changes: tuple[str, ...] | list[str] = ()  # the fields an update changes
         self.current: dict[str, Any] | None = None  # the stored record an update or unchanged row names
         self.row: list[Any] | None = None  # the record as a row of the insert payload (ImportSpec.prepare)
+        self.event: str | None = None  # its created event's data, as JSON object members (CustomersSpec)
 
     @property
     def raw(self) -> dict[str, str]:
@@ -325,41 +326,41 @@ class RowsSpec(ImportSpec):
         return Prepared(valid, rows_payload([o.row for o in valid])) if valid else None
 
     def insert_new(self, model, outcomes: list[Outcome], ctx: WriteContext, constants: dict[str, Any], code: str,
-                   label: str) -> tuple[list[list[Any]], str]:
-        """Insert the outcomes' rows (insert_row()), with the same `constants` in every row, in
-        one INSERT ... SELECT over their JSON payload (see core.db.insert_select_sql). When a key
-        is taken, check() fails the rows whose key the table holds (a file imported again) and
-        the others are inserted the same way; if a concurrent writer took a key since, they are
-        inserted one by one and only the rows whose key is taken fail. Returns the rows written
-        and their JSON payload."""
-        rows = [o.row or self.insert_row(o.record) for o in outcomes]
+                   label: str) -> list[Outcome]:
+        """Insert the outcomes' rows (insert_row(), kept in Outcome.row), with the same
+        `constants` in every row, in one INSERT ... SELECT over their JSON payload (see
+        core.db.insert_select_sql). When a key is taken, check() fails the rows whose key the
+        table holds (a file imported again) and the others are inserted the same way; if a
+        concurrent writer took a key since, they are inserted one by one and only the rows whose
+        key is taken fail. Returns the outcomes written."""
+        for o in outcomes:
+            if o.row is None:
+                o.row = self.insert_row(o.record)
         sql = insert_select_sql(model, row_values(model, self.fields) + tuple((name, "%s") for name in constants))
         params = [connection.ops.adapt_datetimefield_value(v) if isinstance(v, datetime) else v
                   for v in constants.values()]
 
-        def inserted(payload: str) -> bool:
+        def inserted(chunk: list[Outcome], payload: str | None = None) -> bool:
             try:
                 with transaction.atomic(), connection.cursor() as cursor:
-                    cursor.execute(sql, [*params, payload])
+                    cursor.execute(sql, [*params, payload or rows_payload([o.row for o in chunk])])
                 return True
             except IntegrityError:
                 return False
 
-        every_row = (ctx.prepared and ctx.prepared.payload_for(outcomes)) or rows_payload(rows)
-        if inserted(every_row):
-            return rows, every_row
+        if inserted(outcomes, ctx.prepared and ctx.prepared.payload_for(outcomes)):
+            return outcomes
         self.check(outcomes)
-        kept = [(o, row) for o, row in zip(outcomes, rows, strict=True) if o.ok]
-        payload = rows_payload([row for _, row in kept])
-        if inserted(payload):
-            return [row for _, row in kept], payload
+        kept = [o for o in outcomes if o.ok]
+        if inserted(kept):
+            return kept
         written = []
-        for outcome, row in kept:
-            if inserted(rows_payload([row])):
-                written.append(row)
+        for outcome in kept:
+            if inserted([outcome]):
+                written.append(outcome)
             else:
                 outcome.fail(self.key, code, f"{label} {outcome.record[self.key]} already exists")
-        return written, rows_payload(written)
+        return written
 
 
 ZERO = Decimal("0.00")
@@ -519,41 +520,56 @@ class CustomersSpec(RowsSpec):
 
     def write(self, outcomes: list[Outcome], ctx: WriteContext) -> None:
         new = [o for o in outcomes if o.action == "create"]
-        written, payload = self.insert_new(Customer, new, ctx, {**self.NEW, "created": ctx.now, "updated": ctx.now},
-                                           "CUST_ALREADY_EXISTS", "customer") if new else ([], "")
+        written = self.insert_new(Customer, new, ctx, {**self.NEW, "created": ctx.now, "updated": ctx.now},
+                                  "CUST_ALREADY_EXISTS", "customer") if new else []
         updated = self.update_rows([o for o in outcomes if o.action == "update"], ctx)
         self.audit(ctx, len(written) + len(updated))
         if written:
-            publish_rows("customer.created", payload, self.event_data(), user=ctx.job.user, via="import")
+            members = self.event_members()
+            publish_rows("customer.created", [o.event or members(o.row) for o in written], user=ctx.job.user,
+                         via="import")
         if updated:
             publish_many("customer.updated", [
                 {**serializers.customer_data(Customer(**{**o.current, **o.record})), "changed": o.changes}
                 for o in updated], user=ctx.job.user, via="import")
 
+    def prepare(self, outcomes: list[Outcome], mode: str) -> Prepared | None:
+        prepared = super().prepare(outcomes, mode)
+        if prepared is not None:  # each new customer's event data too, off the write transaction
+            members = self.event_members()
+            for o in prepared.outcomes:
+                o.event = members(o.row)
+        return prepared
+
     @classmethod
     @functools.cache
-    def event_data(cls) -> tuple[tuple[str, str], ...]:
-        """customer.created's data as SQL over a row: what ax_create_customer's event carries,
-        serializers.customer_data(), key for key. A field the row carries is written as the
-        serializer writes it (text; money as the JSON number the hub writes for it); every other
-        field is the serializer's value for a new customer (NEW), a constant."""
-        d = sql_dialect()
-        pairs = []
+    def event_members(cls) -> Callable[[list[Any]], str]:
+        """customer.created's data for a row of the insert payload, as JSON object members (for
+        publish_rows()): what ax_create_customer's event carries, serializers.customer_data(),
+        key for key. A field the row carries is written as the serializer writes it (text; money
+        as the JSON number the hub writes for it); every other field is the serializer's value
+        for a new customer (NEW), a constant."""
+        parts, fields = [], []
         for key, value in serializers.customer_data(Customer(**cls.NEW)).items():
             if key not in cls.fields:
-                pairs.append((key, d.json(quote_literal(jsoncodec.dumps(value)))))
-            elif isinstance(Customer._meta.get_field(key), models.DecimalField):
-                pairs.append((key, d.json(_money_json(d.element(cls.fields.index(key))))))
-            else:
-                pairs.append((key, d.element(cls.fields.index(key))))
-        return tuple(pairs)
+                parts.append(f"{encode_basestring(key)}:{jsoncodec.dumps(value)}".replace("%", "%%"))
+                continue
+            parts.append(f"{encode_basestring(key)}:%s")
+            money = isinstance(Customer._meta.get_field(key), models.DecimalField)
+            fields.append((cls.fields.index(key), _money_number if money else encode_basestring))
+        template = ",".join(parts)
+
+        def members(row: list[Any]) -> str:
+            return template % tuple([encode(row[index]) for index, encode in fields])
+
+        return members
 
 
-def _money_json(text: str) -> str:
-    """SQL: the JSON number text the hub writes for an amount given as two-place text. The
+def _money_number(text: str) -> str:
+    """The JSON number the hub writes for an amount given as two-place text (insert_row()): the
     serializers' as_float() and jsoncodec's Decimal both come out as the shortest form that
     keeps one decimal: 1000.50 -> 1000.5, 100.00 -> 100.0, 12.34 as it is."""
-    return f"CASE WHEN {text} LIKE '%%._0' THEN substr({text}, 1, length({text}) - 1) ELSE {text} END"
+    return text[:-1] if text[-1] == "0" else text
 
 
 class ItemsSpec(RowsSpec):
@@ -600,8 +616,8 @@ class ItemsSpec(RowsSpec):
 
     def write(self, outcomes: list[Outcome], ctx: WriteContext) -> None:
         new = [o for o in outcomes if o.action == "create"]
-        written, _ = self.insert_new(Item, new, ctx, {"reserved": 0, "created": ctx.now, "updated": ctx.now},
-                                     "ITEM_ALREADY_EXISTS", "item") if new else ([], "")
+        written = self.insert_new(Item, new, ctx, {"reserved": 0, "created": ctx.now, "updated": ctx.now},
+                                  "ITEM_ALREADY_EXISTS", "item") if new else []
         updated = self.update_rows([o for o in outcomes if o.action == "update"], ctx)
         # Items have no created/updated event in the catalogue; the audit rows record them. A
         # counted stock that takes an item below its reorder point is announced as for an

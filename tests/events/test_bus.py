@@ -128,6 +128,27 @@ def test_publish_many_stores_in_bulk_with_audit_ids(db, admin, django_assert_max
         bus.publish_many("customer.created", items, audit_ids=[1])
 
 
+def test_publish_rows_stores_one_event_per_encoded_data_in_one_statement(db, admin):
+    from json.encoder import encode_basestring
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    names = [f'Nämé "{n}" 100%% O\'Brien\\{n}' for n in range(250)]
+    members = [f'"customer_account":"R-{n}","name":{encode_basestring(name)},"credit_limit":12.5'
+               for n, name in enumerate(names)]
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        bus.publish_rows("customer.created", members, user=admin, via="import")
+    assert [q["sql"].split(" (")[0] for q in queries if "events_event" in q["sql"]] == ['INSERT INTO "events_event"']
+    events = {e.data["customer_account"]: e for e in Event.objects.filter(type="customer.created")}
+    assert len(events) == 250 and len({e.event_id for e in events.values()}) == 250
+    event = events["R-7"]
+    assert event.data["name"] == names[7] and event.data["credit_limit"] == 12.5
+    assert event.data["caused_by"] == {"user": "admin", "audit_id": None, "via": "import"}
+    assert (event.user, event.username, event.audit_id) == (admin, "admin", None)
+    assert event.event_id.startswith("evt_") and len(event.event_id) == 31
+
+
 def test_low_stock_from_an_order_with_several_lines_names_only_the_items_that_crossed(erp, writer):
     # ITEM-001: 50 on hand, reorder point 10; ITEM-002 stays well above its own.
     call_tool("ax_create_salesorder", {**ORDER, "lines": [{"item_id": "ITEM-001", "quantity": 20},
