@@ -163,6 +163,8 @@ def _instrument() -> dict[str, list[float]]:
 
     engine.run = timed("run (total)", engine.run)
     engine.prepare = timed("  prepare: sniff encoding/delimiter", engine.prepare)
+    readers.xlsx_rows = timed("  xlsx_rows: open the sheet (calamine loads it whole)", readers.xlsx_rows)
+    readers._csv_rows = timed("  _csv_rows: open the CSV, read its header", readers._csv_rows)
     readers.Rows.count = timed("  rows.count: counting pass over the file", readers.Rows.count)
     engine._validate = timed("  _validate: cells -> clean records",
                              engine._validate)
@@ -456,7 +458,7 @@ def main() -> None:
     parser.add_argument("--skip-modes", action="store_true", help="skip the update and upsert measurements")
     parser.add_argument("--german", action="store_true", help="also import the CSV as a German Excel export "
                                                                 "(';', decimal comma, BOM)")
-    parser.add_argument("--phases", action="store_true", help="time the engine's phases in our CSV import")
+    parser.add_argument("--phases", action="store_true", help="time the engine's phases in our first CSV and XLSX imports")
     parser.add_argument("--cprofile", metavar="FILE", default="",
                         help="run our CSV import under cProfile and write its top functions to FILE")
     parser.add_argument("--skip-die", action="store_true", help="skip the django-import-export comparison")
@@ -510,7 +512,8 @@ def _measure(on: Profile, args, files: Path, csv_path: Path, xlsx_path: Path, ch
                                     phases=args.phases and first, profile=args.cprofile if first else ""))
         runs["one_thread"].append(run_ours(on, "ours CSV, IMPORT_READ_AHEAD=0" + of, csv_path, "csv", args.rows,
                                            args.batch_size, settings={"IMPORT_READ_AHEAD": "0"}))
-        runs["xlsx"].append(run_ours(on, "ours XLSX" + of, xlsx_path, "xlsx", args.xlsx_rows, args.batch_size))
+        runs["xlsx"].append(run_ours(on, "ours XLSX" + of, xlsx_path, "xlsx", args.xlsx_rows, args.batch_size,
+                                     phases=args.phases and first))
         if die:
             runs["bulk"].append(run_die(on, csv_path, args.rows, "bulk", of))
     ours_csv, one_thread, ours_xlsx = (_median(runs[key]) for key in ("csv", "one_thread", "xlsx"))

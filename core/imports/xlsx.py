@@ -229,8 +229,10 @@ class _CalamineSource:
             rows = _unpanicked(self.worksheet.iter_rows())
             next(rows, None)  # row 1, the header
             # An empty cell is "" and a blank row holds nothing else, or text of spaces; any other
-            # value (a number, a date, a boolean, an error) fills the row, as in _data().
-            return sum(1 for row in rows if any(cell.__class__ is not str or cell.strip() for cell in row))
+            # value (a number, a date, a boolean, an error) fills the row, as in _data(). Most rows
+            # are settled by their first cell; the others are looked at whole.
+            return sum(1 for row in rows if row and ((first := row[0]).__class__ is not str or first.strip() or any(
+                cell.__class__ is not str or cell.strip() for cell in row)))
         except _BROKEN as exc:
             raise _corrupt(type(exc).__name__) from None
 
