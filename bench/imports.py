@@ -171,6 +171,10 @@ def _instrument() -> dict[str, list[float]]:
     specs.CustomersSpec.check = timed("  spec.check: existing accounts query", specs.CustomersSpec.check)
     engine._commit_chunk = timed("  _commit_chunk: write + checkpoint + commit", engine._commit_chunk)
     specs.CustomersSpec.write = timed("    spec.write", specs.CustomersSpec.write)
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    BaseDatabaseWrapper._commit = timed("    _commit: the database's COMMIT (every commit of the run)",
+                                        BaseDatabaseWrapper._commit)
     specs.RowsSpec.insert_new = timed("      insert_new: customer rows", specs.RowsSpec.insert_new)
     specs.ImportSpec.audit = timed("      audit: audit rows", specs.ImportSpec.audit)
     specs.publish_rows = timed("      publish_rows: events", specs.publish_rows)
@@ -458,7 +462,8 @@ def main() -> None:
     parser.add_argument("--skip-modes", action="store_true", help="skip the update and upsert measurements")
     parser.add_argument("--german", action="store_true", help="also import the CSV as a German Excel export "
                                                                 "(';', decimal comma, BOM)")
-    parser.add_argument("--phases", action="store_true", help="time the engine's phases in our first CSV and XLSX imports")
+    parser.add_argument("--phases", action="store_true",
+                        help="time the engine's phases in our first CSV and XLSX imports")
     parser.add_argument("--cprofile", metavar="FILE", default="",
                         help="run our CSV import under cProfile and write its top functions to FILE")
     parser.add_argument("--skip-die", action="store_true", help="skip the django-import-export comparison")
