@@ -176,16 +176,21 @@ def _save_preview(job: ImportJob, spec: ImportSpec, dialect: Dialect, resolved: 
 
 def _commit_chunk(job: ImportJob, spec: ImportSpec, outcomes: list[Outcome], started: float,
                   prepared: Prepared | None = None) -> None:
+    # As little Python as possible here: it runs beside the read-ahead thread, which holds the
+    # interpreter much of the time. In create mode the reader has listed the valid outcomes
+    # (Prepared), and every one the database takes is created.
     with write_slot(), transaction.atomic():
-        valid = [o for o in outcomes if o.ok]
+        valid = prepared.outcomes if prepared is not None else [o for o in outcomes if not o.errors]
         if valid and job.mode != "create":
             spec.classify(valid, job.mode, lock=not job.validate_only)
-            valid = [o for o in valid if o.ok]
+            valid = [o for o in valid if not o.errors]
         if valid and not job.validate_only:
             spec.write(valid, WriteContext(job=job, started=started, prepared=prepared))
-        valid = [o for o in valid if o.ok]
-        actions = Counter(o.action for o in valid)
-        failed = [o for o in outcomes if not o.ok]
+        failed = [o for o in outcomes if o.errors]
+        if job.mode == "create":
+            actions = Counter(create=len(outcomes) - len(failed))
+        else:
+            actions = Counter(o.action for o in outcomes if not o.errors)
         ImportRowError.objects.bulk_create([
             ImportRowError(job=job, row=o.line, column=e.column, code=e.code, message=e.message, value=e.value,
                            data=o.raw if n == 0 else None)

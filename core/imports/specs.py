@@ -63,7 +63,7 @@ class Outcome:
     """One row of a chunk: its clean record, or its errors. `raw` (the row's text per column, for
     error reports) is built on first use, since the rows that pass never need it."""
 
-    __slots__ = ("line", "record", "errors", "_raw", "_source", "action", "changes", "current", "row", "event")
+    __slots__ = ("line", "record", "errors", "_raw", "_source", "action", "changes", "current", "row")
 
     def __init__(self, line: int, raw: dict[str, str] | None = None, record: dict[str, Any] | None = None, *,
                  source: tuple[dict[str, int], list[Any]] | None = None) -> None:
@@ -76,7 +76,6 @@ class Outcome:
         self.changes: tuple[str, ...] | list[str] = ()  # the fields an update changes
         self.current: dict[str, Any] | None = None  # the stored record an update or unchanged row names
         self.row: list[Any] | None = None  # the record as a row of the insert payload (ImportSpec.prepare)
-        self.event: str | None = None  # its created event's data, as JSON object members (CustomersSpec)
 
     @property
     def raw(self) -> dict[str, str]:
@@ -93,12 +92,16 @@ class Outcome:
         self.errors.append(RowError(column, code, message[:500], self.raw.get(column, "")[:500]))
 
 
-@dataclass(frozen=True)
+@dataclass
 class Prepared:
-    """A chunk's insert payload, built by ImportSpec.prepare() for its valid outcomes."""
+    """What ImportSpec.prepare() built for a chunk's valid outcomes (in create mode, where they
+    are all inserted unless the database refuses a key): the list of them, their insert
+    payload and, for a type with a created event, each one's event data (publish_rows()).
+    write() uses them for these very outcomes and builds anew for any other list."""
 
     outcomes: list[Outcome]
     payload: str
+    events: list[str] | None = None
 
     def payload_for(self, outcomes: list[Outcome]) -> str | None:
         """The payload when these are the very outcomes it was built for (no check refused one)."""
@@ -320,10 +323,17 @@ class RowsSpec(ImportSpec):
         unchanged, and write() builds the rows of the new ones.)"""
         if mode != "create":
             return None
-        valid = [o for o in outcomes if o.ok]
+        valid = [o for o in outcomes if not o.errors]
         for o in valid:
             o.row = self.insert_row(o.record)
         return Prepared(valid, rows_payload([o.row for o in valid])) if valid else None
+
+    @staticmethod
+    def by_action(outcomes: list[Outcome], ctx: WriteContext) -> tuple[list[Outcome], list[Outcome]]:
+        """The outcomes to insert and those to update (in create mode, all of them are new)."""
+        if ctx.job.mode == "create":
+            return outcomes, []
+        return [o for o in outcomes if o.action == "create"], [o for o in outcomes if o.action == "update"]
 
     def insert_new(self, model, outcomes: list[Outcome], ctx: WriteContext, constants: dict[str, Any], code: str,
                    label: str) -> list[Outcome]:
@@ -333,9 +343,11 @@ class RowsSpec(ImportSpec):
         table holds (a file imported again) and the others are inserted the same way; if a
         concurrent writer took a key since, they are inserted one by one and only the rows whose
         key is taken fail. Returns the outcomes written."""
-        for o in outcomes:
-            if o.row is None:
-                o.row = self.insert_row(o.record)
+        prepared = ctx.prepared and ctx.prepared.payload_for(outcomes)
+        if prepared is None:
+            for o in outcomes:
+                if o.row is None:
+                    o.row = self.insert_row(o.record)
         sql = insert_select_sql(model, row_values(model, self.fields) + tuple((name, "%s") for name in constants))
         params = [connection.ops.adapt_datetimefield_value(v) if isinstance(v, datetime) else v
                   for v in constants.values()]
@@ -348,7 +360,7 @@ class RowsSpec(ImportSpec):
             except IntegrityError:
                 return False
 
-        if inserted(outcomes, ctx.prepared and ctx.prepared.payload_for(outcomes)):
+        if inserted(outcomes, prepared):
             return outcomes
         self.check(outcomes)
         kept = [o for o in outcomes if o.ok]
@@ -519,15 +531,19 @@ class CustomersSpec(RowsSpec):
                 search_text(record.get("name", ""))]
 
     def write(self, outcomes: list[Outcome], ctx: WriteContext) -> None:
-        new = [o for o in outcomes if o.action == "create"]
+        new, changed = self.by_action(outcomes, ctx)
         written = self.insert_new(Customer, new, ctx, {**self.NEW, "created": ctx.now, "updated": ctx.now},
                                   "CUST_ALREADY_EXISTS", "customer") if new else []
-        updated = self.update_rows([o for o in outcomes if o.action == "update"], ctx)
+        updated = self.update_rows(changed, ctx)
         self.audit(ctx, len(written) + len(updated))
         if written:
-            members = self.event_members()
-            publish_rows("customer.created", [o.event or members(o.row) for o in written], user=ctx.job.user,
-                         via="import")
+            prepared = ctx.prepared
+            if prepared is not None and written is prepared.outcomes and prepared.events is not None:
+                events = prepared.events
+            else:
+                members = self.event_members()
+                events = [members(o.row) for o in written]
+            publish_rows("customer.created", events, user=ctx.job.user, via="import")
         if updated:
             publish_many("customer.updated", [
                 {**serializers.customer_data(Customer(**{**o.current, **o.record})), "changed": o.changes}
@@ -537,8 +553,7 @@ class CustomersSpec(RowsSpec):
         prepared = super().prepare(outcomes, mode)
         if prepared is not None:  # each new customer's event data too, off the write transaction
             members = self.event_members()
-            for o in prepared.outcomes:
-                o.event = members(o.row)
+            prepared.events = [members(o.row) for o in prepared.outcomes]
         return prepared
 
     @classmethod
@@ -615,10 +630,10 @@ class ItemsSpec(RowsSpec):
                 record.get("reorder_point", 0), search_text(record.get("name", ""))]
 
     def write(self, outcomes: list[Outcome], ctx: WriteContext) -> None:
-        new = [o for o in outcomes if o.action == "create"]
+        new, changed = self.by_action(outcomes, ctx)
         written = self.insert_new(Item, new, ctx, {"reserved": 0, "created": ctx.now, "updated": ctx.now},
                                   "ITEM_ALREADY_EXISTS", "item") if new else []
-        updated = self.update_rows([o for o in outcomes if o.action == "update"], ctx)
+        updated = self.update_rows(changed, ctx)
         # Items have no created/updated event in the catalogue; the audit rows record them. A
         # counted stock that takes an item below its reorder point is announced as for an
         # inventory adjustment.
