@@ -78,6 +78,9 @@ def run(job: ImportJob) -> None:
     dialect = prepare(job)
     with open_rows(Path(job.file.path), job.format, dialect, job.sheet, raw_header=True) as (header, rows):
         resolved = resolve_header(job, header)
+        if job.total is None:
+            job.total = rows.count()
+            ImportJob.objects.filter(pk=job.pk).update(total=job.total)
         positions = resolved.positions
         key_index = positions[spec.key]
         seen: set[str] = set()
@@ -99,11 +102,6 @@ def run(job: ImportJob) -> None:
         # Python overlaps; the update modes compare and announce every row in Python here, and
         # a reader competing for the interpreter made them slower (README "Bulk import").
         with read_ahead(validated(), enabled=settings.IMPORT_READ_AHEAD and job.mode == "create") as chunks:
-            if job.total is None:
-                # Before the first write, so that a fault anywhere in the file fails it with
-                # nothing written; the read-ahead thread reads the first batches meanwhile.
-                job.total = rows.count()
-                ImportJob.objects.filter(pk=job.pk).update(total=job.total)
             for outcomes, prepared in chunks:
                 # The update modes check in the write transaction; so does a create that writes
                 # set-based rows, when its insert meets a taken key.

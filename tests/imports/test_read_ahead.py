@@ -14,7 +14,7 @@ from core.events.models import Event
 from core.imports import engine, specs
 from core.imports.ahead import READ_AHEAD_SWITCH_S, read_ahead
 from core.imports.readers import ImportFailure
-from tests.imports.helpers import errors_of, run_import, xlsx_bytes
+from tests.imports.helpers import errors_of, run_import
 
 HEADER = "customer_account,name,currency,credit_limit\n"
 
@@ -156,30 +156,6 @@ def test_only_create_mode_reads_ahead(writer, erp, monkeypatch):
     job = run_import(writer, "customers", HEADER + "RD-1,B,EUR,1\nRD-2,C,EUR,1\n", mode="upsert")
     assert (job.records_created, job.records_updated) == (1, 1)
     assert used == [True, False]
-
-
-@pytest.mark.parametrize("fmt", ["csv", "xlsx", "xlsx-streamed"])
-def test_the_file_is_counted_while_the_reader_reads_the_first_batches(writer, erp, settings, monkeypatch, fmt):
-    """The count, before anything is written, overlaps the reading of the first batches; a
-    streamed sheet is read twice at once (count and rows) to the same result."""
-    from core.imports import xlsx
-
-    settings.IMPORT_XLSX_STREAM_BYTES = 0 if fmt == "xlsx-streamed" else 1 << 40
-    original, reader_alive = xlsx.Rows.count, []
-
-    def count(self):
-        reader_alive.append(bool(_reader_threads()))
-        return original(self)
-
-    monkeypatch.setattr(xlsx.Rows, "count", count)
-    rows = [[f"RE-{n:03d}", f"N {n}", "EUR", n] for n in range(45)]
-    content = (xlsx_bytes([["customer_account", "name", "currency", "credit_limit"], *rows]) if fmt != "csv"
-               else HEADER + "".join(f"{a},{b},{c},{d}\n" for a, b, c, d in rows))
-    job = run_import(writer, "customers", content, fmt=fmt.split("-")[0], batch_size=10)
-    assert reader_alive == [True]
-    assert (job.status, job.total, job.successful, job.failed, job.checkpoint) == ("completed", 45, 45, 0, 45)
-    assert Customer.objects.filter(customer_account__startswith="RE-").count() == 45
-    assert not _reader_threads()
 
 
 def test_a_fault_the_count_finds_fails_the_file_before_anything_is_written(writer, erp):
