@@ -343,8 +343,8 @@ class RowsSpec(ImportSpec):
         table holds (a file imported again) and the others are inserted the same way; if a
         concurrent writer took a key since, they are inserted one by one and only the rows whose
         key is taken fail. Returns the outcomes written."""
-        prepared = ctx.prepared and ctx.prepared.payload_for(outcomes)
-        if prepared is None:
+        payload = ctx.prepared.payload_for(outcomes) if ctx.prepared is not None else None
+        if payload is None:  # not the outcomes prepare() built the rows and payload of
             for o in outcomes:
                 if o.row is None:
                     o.row = self.insert_row(o.record)
@@ -360,7 +360,7 @@ class RowsSpec(ImportSpec):
             except IntegrityError:
                 return False
 
-        if inserted(outcomes, prepared):
+        if inserted(outcomes, payload):
             return outcomes
         self.check(outcomes)
         kept = [o for o in outcomes if o.ok]
