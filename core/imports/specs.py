@@ -103,11 +103,13 @@ class Prepared:
     payload: str
     events: list[str] | None = None
 
+    def built_for(self, outcomes: list[Outcome]) -> bool:
+        """Whether these are the very outcomes it was built for (no check refused one)."""
+        return outcomes is self.outcomes or (
+            len(outcomes) == len(self.outcomes) and all(map(operator.is_, outcomes, self.outcomes)))
+
     def payload_for(self, outcomes: list[Outcome]) -> str | None:
-        """The payload when these are the very outcomes it was built for (no check refused one)."""
-        if len(outcomes) == len(self.outcomes) and all(map(operator.is_, outcomes, self.outcomes)):
-            return self.payload
-        return None
+        return self.payload if self.built_for(outcomes) else None
 
 
 @dataclass
@@ -538,7 +540,7 @@ class CustomersSpec(RowsSpec):
         self.audit(ctx, len(written) + len(updated))
         if written:
             prepared = ctx.prepared
-            if prepared is not None and written is prepared.outcomes and prepared.events is not None:
+            if prepared is not None and prepared.events is not None and prepared.built_for(written):
                 events = prepared.events
             else:
                 members = self.event_members()
