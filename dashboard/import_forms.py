@@ -32,25 +32,28 @@ IGNORE = ""  # the value of "— ignore —" in a column's select
 SAVED_MAPPINGS_SHOWN = 500
 
 
-def csv_text(content: bytes) -> str | None:
-    """The CSV as text, for ax_bulk_import, decoded the way the import engine reads a stored file
-    (core.imports.readers.detect_encoding): by its byte-order mark, else as UTF-8, else as
-    Windows-1252, else as Latin-1. None when the file has a byte-order mark but is not that text."""
+def csv_text(content: bytes) -> tuple[str, str] | None:
+    """The CSV as text and the encoding it came in, for ax_bulk_import, decoded the way the
+    import engine reads a stored file (core.imports.readers.detect_encoding): by its byte-order
+    mark, else as UTF-8, else as Windows-1252, else as Latin-1. None when the file has a
+    byte-order mark but is not that text."""
     marked = next((encoding for bom, encoding in BYTE_ORDER_MARKS.items() if content.startswith(bom)), None)
     for encoding in (marked,) if marked else ("utf-8", "cp1252", "latin-1"):
         try:
-            return content.decode(encoding)
+            return content.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
     return None
 
 
-def tool_data(fmt: str, content: bytes) -> str:
-    """The file as ax_bulk_import takes it: CSV as text, XLSX as base64. A CSV given here has
-    passed csv_text() on the upload form."""
+def tool_file(fmt: str, content: bytes) -> dict[str, str]:
+    """The file as ax_bulk_import takes it: XLSX as base64 `data`; CSV as text `data` with the
+    `encoding` it came in, so the hub keeps it, and sends its failed rows back, in that
+    encoding. A CSV given here has passed csv_text() on the upload form."""
     if fmt == ImportJob.Format.XLSX:
-        return base64.b64encode(content).decode("ascii")
-    return csv_text(content) or ""
+        return {"data": base64.b64encode(content).decode("ascii")}
+    text, encoding = csv_text(content) or ("", "utf-8")
+    return {"data": text, "encoding": encoding}
 
 
 def show_tool_error(form: forms.Form, error: ToolError, fields: dict[str, str] | None = None) -> None:
@@ -138,7 +141,7 @@ class ImportUploadForm(forms.Form):
     def arguments(self) -> dict[str, Any]:
         """ax_bulk_import's arguments: the file as the tool takes it (CSV as text, XLSX as base64)."""
         data = self.cleaned_data
-        arguments = {**self.options(), "data": tool_data(data["format"], data["content"])}
+        arguments = {**self.options(), **tool_file(data["format"], data["content"])}
         if data["mapping_name"]:
             arguments["mapping_name"] = data["mapping_name"]
         return arguments

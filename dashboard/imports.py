@@ -56,7 +56,7 @@ from dashboard.import_forms import (
     MappingForm,
     mode_choices,
     show_tool_error,
-    tool_data,
+    tool_file,
 )
 
 PAGE_SIZE = 25
@@ -340,7 +340,7 @@ def import_mapping(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         arguments = {**staged.options, "type": data["type"], "mapping": form.mapping(),
-                     "data": tool_data(staged.options["format"], staged.path.read_bytes())}
+                     **tool_file(staged.options["format"], staged.path.read_bytes())}
         if data["save_as"].strip():
             arguments["mapping_name"] = data["save_as"].strip()
         try:

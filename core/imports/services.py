@@ -40,10 +40,22 @@ def _enqueue(task: str, job_pk: int) -> None:
     transaction.on_commit(lambda: async_task(task, job_pk, group="imports"))
 
 
-def decode_data(fmt: str, data: str) -> bytes:
-    """The file bytes from the tool's `data`: CSV as text, XLSX as base64."""
+# The encodings a CSV may come in: the ones the engine detects (core.imports.readers.detect_encoding).
+CSV_ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "cp1252", "latin-1")
+
+
+def decode_data(fmt: str, data: str, encoding: str = "utf-8") -> bytes:
+    """The file bytes from the tool's `data`: CSV as text, stored in the encoding the file came
+    in (so the engine detects it and the failed rows go back in it), XLSX as base64."""
     if fmt == "csv":
-        return data.encode("utf-8")
+        if encoding in ("utf-8-sig", "utf-16") and data.startswith("\ufeff"):
+            data = data[1:]  # the text kept its byte-order mark; the encoding writes one
+        try:
+            return data.encode(encoding)
+        except UnicodeEncodeError as exc:
+            raise ToolError("VALIDATION_ERROR", f"data holds {data[exc.start]!r} (character {exc.start + 1}), "
+                                                f"which encoding {encoding} cannot hold; send the text with the "
+                                                f"encoding the file came in", field="encoding") from None
     try:
         return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):

@@ -34,7 +34,7 @@ MAPPING = {"type": "object", "maxProperties": 200,
                           "gives, or null to ignore the column; columns not named match a field of their name"}
 MAPPING_NAME = text(100)
 # What from_job takes from the job it names.
-FROM_JOB_EXCLUDES = ("type", "format", "data", "filename", "sheet", "mapping", "mapping_name", "roi")
+FROM_JOB_EXCLUDES = ("type", "format", "data", "encoding", "filename", "sheet", "mapping", "mapping_name", "roi")
 # core/imports/services.py status()
 JOB = record({
     "job_id": STRING, "type": {"enum": list(SPECS)}, "format": {"enum": list(ImportJob.Format.values)},
@@ -77,6 +77,10 @@ JOB = record({
         "format": {"enum": list(ImportJob.Format.values)},
         "data": {"type": "string", "minLength": 1, "pattern": NO_NUL,
                  "description": "the file: CSV as text, XLSX as standard base64"},
+        "encoding": {"enum": list(services.CSV_ENCODINGS), "default": "utf-8",
+                     "description": "CSV only: the encoding the file came in, data being its text (utf-8-sig: "
+                                    "UTF-8 with a byte-order mark, cp1252: Windows-1252). The file is kept, "
+                                    "and its failed rows come back, in it"},
         "filename": text(255),
         "sheet": text(100),
         "mode": {"enum": list(ImportMode.values), "default": "create",
@@ -99,6 +103,9 @@ JOB = record({
             # some 35 bytes per character: gigabytes for a workbook of the size IMPORT_MAX_FILE_BYTES allows).
             {"if": {"properties": {"format": {"const": "xlsx"}}, "required": ["format"]},
              "then": {"properties": {"data": {"pattern": BASE64, "x-error-code": "VALIDATION_ERROR"}}}},
+            {"if": {"properties": {"format": {"const": "xlsx"}}, "required": ["format"]},
+             "then": {"not": {"required": ["encoding"]},
+                      "x-message": "encoding is for CSV text; an XLSX workbook (base64) holds its own"}},
             # A mapping names the fields of its type only; a type that cannot update is create-only.
             *({"if": {"properties": {"type": {"const": name}}, "required": ["type"]},
                "then": {"properties": {
@@ -126,7 +133,7 @@ def bulk_import(args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
                                        validate_only=args.get("validate_only", False))
         return services.status(job)
     job = services.submit(ctx.user, type=args["type"], fmt=args["format"],
-                          content=services.decode_data(args["format"], args["data"]),
+                          content=services.decode_data(args["format"], args["data"], args.get("encoding", "utf-8")),
                           filename=args.get("filename", ""), validate_only=args.get("validate_only", False),
                           batch_size=args.get("batch_size", 100), sheet=args.get("sheet", ""),
                           mode=args.get("mode", "create"), mapping=args.get("mapping"),

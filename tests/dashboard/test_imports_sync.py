@@ -213,6 +213,53 @@ def test_submitting_the_step_creates_a_job_with_the_mapping_and_saves_it(as_writ
     assert again.status_code == 302 and ImportJob.objects.count() == 2
 
 
+@pytest.mark.parametrize("encoding, charset", [("cp1252", "windows-1252"), ("utf-8-sig", "utf-8"),
+                                               ("utf-16", "utf-16")])
+def test_a_csv_comes_back_in_the_encoding_it_was_uploaded_in(as_writer, writer, erp, tool_calls, encoding,
+                                                             charset):
+    # A German Excel export (Windows-1252, ';', decimal commas) through the mapping step: the hub
+    # keeps the file in its encoding, says so on the job page, and the failed rows come back in it.
+    content = (GERMAN + "K-3;Größe & Söhne;EURO;1.000,00\n").encode(encoding)
+    step = upload(as_writer, content)
+    response = as_writer.post("/imports/new/mapping/", step_data(step))
+    job = ImportJob.objects.get()
+    assert response.status_code == 302
+    assert [arguments["encoding"] for _, arguments in tool_calls] == [encoding]
+    with job.file.open("rb") as stored:
+        assert stored.read() == content
+    finished(job)
+    assert (job.status, job.successful, job.failed) == ("completed", 2, 1)
+    assert job.dialect["encoding"] == encoding
+    page = as_writer.get(f"/imports/{job.job_id}/").content.decode()
+    assert views.ENCODINGS[encoding] in page
+    download = as_writer.get(f"/imports/{job.job_id}/failed-rows.csv")
+    assert download["Content-Type"] == f"text/csv; charset={charset}"
+    lines = download.content.decode(encoding).splitlines()
+    assert lines[0] == "line;Kundennummer;Firma;Währung;Kreditlimit;errors"
+    assert lines[1].startswith("4;K-3;Größe & Söhne;EURO;1.000,00;currency: INVALID_CURRENCY")
+
+
+def test_the_failed_rows_of_an_uploaded_workbook_download_as_a_workbook(as_writer, writer, erp):
+    from openpyxl import load_workbook
+
+    from tests.imports.helpers import xlsx_bytes
+
+    content = xlsx_bytes([["customer_account", "name", "currency"], ["X-1", "=HYPERLINK(\"x\")", "XTS"],
+                          ["X-2", "Fine", "EUR"]])
+    response = upload(as_writer, content, "kunden.xlsx")
+    job = finished(ImportJob.objects.get())
+    assert response.status_code == 302 and (job.successful, job.failed) == (1, 1)
+    download = as_writer.get(f"/imports/{job.job_id}/failed-rows.xlsx")
+    assert download["Content-Type"] == views.XLSX_TYPE
+    assert f'filename="{job.job_id}-failed-rows.xlsx"' in download["Content-Disposition"]
+    import io
+
+    rows = list(load_workbook(io.BytesIO(download.content)).active.iter_rows(values_only=True))
+    assert rows[0] == ("line", "customer_account", "name", "currency", "errors")
+    assert rows[1][:4] == (2, "X-1", "'=HYPERLINK(\"x\")", "XTS") and "INVALID_CURRENCY" in rows[1][4]
+    assert len(rows) == 2
+
+
 def test_an_ignored_column_named_like_a_field_is_sent_as_ignored(as_writer, tool_calls):
     step = upload(as_writer, "Kundennummer;Firma;Währung;name\nK-1;Alpha;EUR;old\n")
     form = step.context["form"]

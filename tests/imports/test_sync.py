@@ -293,6 +293,54 @@ def test_failed_rows_of_a_german_csv_come_back_in_its_dialect(writer, erp):
     assert lines[1].startswith("2;K-1;Müller;EURO;1.234,50;currency: INVALID_CURRENCY")
 
 
+def test_the_tool_keeps_a_csv_in_the_encoding_it_came_in(writer, erp):
+    # An integrator's Windows-1252 file, sent as text with its encoding: kept as it came, read
+    # (preview) and returned (failed rows) in that encoding; a BOM kept in the text is not doubled.
+    text = "Kundennummer;Firma;Währung\nK-1;Müller;EUR\nK-2;Größe;EURO\n"
+    status = call_tool("ax_bulk_import", {"type": "customers", "format": "csv", "data": text, "encoding": "cp1252",
+                                          "mapping": {"Kundennummer": "customer_account", "Firma": "name",
+                                                      "Währung": "currency"}}, writer)
+    job = ImportJob.objects.get(job_id=status["job_id"])
+    with job.file.open("rb") as stored:
+        assert stored.read() == text.encode("cp1252")
+    tasks.run_import(job.pk)
+    status = call_tool("ax_get_import_status", {"job_id": job.job_id}, writer)
+    assert (status["successful"], status["failed"], status["preview"]["encoding"]) == (1, 1, "cp1252")
+    assert Customer.objects.get(customer_account="K-1").name == "Müller"
+    from core.imports.services import failed_rows_file
+
+    job.refresh_from_db()
+    data, _, content_type = failed_rows_file(job)
+    assert content_type == "text/csv; charset=windows-1252"
+    assert data.decode("cp1252").splitlines()[1].startswith("3;K-2;Größe;EURO;")
+
+    marked = call_tool("ax_bulk_import", {"type": "customers", "format": "csv", "encoding": "utf-8-sig",
+                                          "data": "\ufeff" + HEADER + "B-1,Bom,EUR,,,\n"}, writer)
+    with ImportJob.objects.get(job_id=marked["job_id"]).file.open("rb") as stored:
+        assert stored.read() == ("\ufeff" + HEADER + "B-1,Bom,EUR,,,\n").encode("utf-8")
+
+
+def test_an_encoding_the_text_does_not_fit_or_given_for_a_workbook_is_refused(writer, erp):
+    with pytest.raises(ToolError) as error:
+        call_tool("ax_bulk_import", {"type": "customers", "format": "csv", "encoding": "cp1252",
+                                     "data": HEADER + "E-1,Emoji \U0001f600,EUR,,,\n"}, writer)
+    assert (error.value.code, error.value.field) == ("VALIDATION_ERROR", "encoding")
+    assert "cp1252 cannot hold" in error.value.message
+    with pytest.raises(ToolError) as error:
+        call_tool("ax_bulk_import", {"type": "customers", "format": "csv", "encoding": "ebcdic", "data": FILE}, writer)
+    assert (error.value.code, error.value.field) == ("VALIDATION_ERROR", "encoding")
+    workbook = base64.b64encode(xlsx_bytes([["customer_account", "name", "currency"]])).decode()
+    with pytest.raises(ToolError) as error:
+        call_tool("ax_bulk_import", {"type": "customers", "format": "xlsx", "encoding": "utf-8", "data": workbook},
+                  writer)
+    assert error.value.code == "VALIDATION_ERROR" and "encoding is for CSV" in error.value.message
+    checked = run_import(writer, "customers", FILE, validate_only=True)
+    with pytest.raises(ToolError) as error:
+        call_tool("ax_bulk_import", {"from_job": checked.job_id, "encoding": "cp1252"}, writer)
+    assert error.value.code == "VALIDATION_ERROR" and "encoding" in error.value.message
+    assert ImportJob.objects.count() == 1
+
+
 def test_failed_rows_of_an_xlsx_come_back_as_xlsx(writer, erp):
     from openpyxl import load_workbook
 
