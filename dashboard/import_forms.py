@@ -216,6 +216,8 @@ class MappingForm(forms.Form):
 
 
 class ImportNowForm(forms.Form):
-    """The mode to run a finished validate-only job's file in ("Import this file now")."""
+    """The mode and batch size to run a finished validate-only job's file with ("Import this
+    file now"); either left out keeps the job's."""
 
     mode = forms.ChoiceField(label="Mode", choices=ImportMode.choices, required=False)
+    batch_size = forms.IntegerField(label="Batch size", min_value=1, max_value=MAX_BATCH_SIZE, required=False)

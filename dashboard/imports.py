@@ -375,6 +375,7 @@ def import_detail(request: HttpRequest, job_id: str) -> HttpResponse:
             job.status in (ImportJob.Status.FAILED, ImportJob.Status.CANCELLED) or interrupted),
         "may_import_now": may_import_now,
         "import_now_modes": mode_choices(job.type),
+        "max_batch_size": services.MAX_BATCH_SIZE,
     }
     return render_page_or_fragment(request, "dashboard/imports/detail.html", "live", context)
 
@@ -420,6 +421,8 @@ def import_now(request: HttpRequest, job_id: str) -> HttpResponse:
     arguments = {"from_job": job.job_id}
     if form.cleaned_data["mode"]:
         arguments["mode"] = form.cleaned_data["mode"]
+    if form.cleaned_data["batch_size"]:
+        arguments["batch_size"] = form.cleaned_data["batch_size"]
     try:
         new = call_tool("ax_bulk_import", arguments, request.user, via="dashboard")
     except ToolError as error:

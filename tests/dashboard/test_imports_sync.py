@@ -433,6 +433,8 @@ def test_import_this_file_now_is_offered_for_a_finished_validate_only_job_to_wri
     assert f'<form method="post" action="/imports/{checked.job_id}/import-now/"' in html
     assert "Import this file now" in html and 'name="csrfmiddlewaretoken"' in html.split("import-now/")[1]
     assert '<option value="create" selected>create new records</option>' in html.split('id="import-now-mode"')[1]
+    assert ('<input type="number" name="batch_size" id="import-now-batch-size" value="100" min="1" max="10000" '
+            'required>') in html
 
     assert "Import this file now" not in as_writer.get(f"/imports/{submitted(writer, validate_only=True).job_id}/"
                                                        ).content.decode()  # still queued
@@ -466,6 +468,18 @@ def test_import_this_file_now_over_htmx_keeps_the_jobs_mode_and_redirects(as_wri
     new = ImportJob.objects.exclude(pk=checked.pk).get()
     assert response["HX-Redirect"] == f"/imports/{new.job_id}/"
     assert (new.mode, new.source_job_id) == ("upsert", checked.pk)
+
+
+def test_import_this_file_now_takes_another_batch_size(as_writer, writer, erp, tool_calls):
+    checked = finished(submitted(writer, validate_only=True, batch_size=100))
+    response = as_writer.post(f"/imports/{checked.job_id}/import-now/", {"mode": "create", "batch_size": "1"})
+    new = ImportJob.objects.exclude(pk=checked.pk).get()
+    assert response.status_code == 302
+    assert tool_calls == [("ax_bulk_import", {"from_job": checked.job_id, "mode": "create", "batch_size": 1})]
+    assert (new.batch_size, new.mode) == (1, "create")
+    too_big = as_writer.post(f"/imports/{checked.job_id}/import-now/", {"batch_size": "10001"}, follow=True)
+    assert "less than or equal to 10000" in too_big.content.decode()
+    assert ImportJob.objects.count() == 2
 
 
 def test_import_this_file_now_refusals(as_writer, as_reader, writer, reader, erp):

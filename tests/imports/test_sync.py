@@ -161,6 +161,58 @@ def test_items_update_sets_the_counted_stock_never_below_reserved(writer, erp):
     assert Item.objects.get(item_id="ITEM-001").on_hand == 35
 
 
+def test_items_upsert_audits_each_created_and_changed_item_and_a_second_run_changes_nothing(writer, erp):
+    items = "item_id,name,unit_price,on_hand,reorder_point\nITEM-002,Desk,455.00,,\nNEW-1,Hocker,49.90,12,2\n"
+    first = run_import(writer, "items", items, mode="upsert")
+    assert counts(first) == (1, 1, 0, 2, 0), errors_of(first)
+    assert audits(first) == 2
+    assert set(AuditEntry.objects.filter(batch_id=first.job_id).values_list("tool", flat=True)) == {"import.items"}
+    stool = Item.objects.get(item_id="NEW-1")
+    assert (stool.name, stool.unit_price, stool.on_hand, stool.reorder_point, stool.reserved) == (
+        "Hocker", Decimal("49.90"), 12, 2, 0)
+    assert Item.objects.get(item_id="ITEM-002").unit_price == Decimal("455.00")
+    written = (Item.objects.count(), AuditEntry.objects.count(), Event.objects.exclude(type="import.finished").count())
+    second = run_import(writer, "items", items, mode="upsert")
+    assert counts(second) == (0, 0, 2, 2, 0)
+    assert (Item.objects.count(), AuditEntry.objects.count(),
+            Event.objects.exclude(type="import.finished").count()) == written
+
+
+def test_an_update_batch_is_a_handful_of_statements_however_many_rows(writer, erp):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from core.imports import services
+
+    def statements(rows: int) -> int:
+        # Every row changes its name and credit limit; one batch.
+        base = "".join(f"Q-{i},Q {i},EUR,0,,\n" for i in range(rows))
+        run_import(writer, "customers", HEADER + base, batch_size=rows)
+        changed = "".join(f"Q-{i},Q {i} neu,EUR,{i + 1},,\n" for i in range(rows))
+        job = services.submit(writer, type="customers", fmt="csv", content=(HEADER + changed).encode(),
+                              mode="update", batch_size=rows)
+        with CaptureQueriesContext(connection) as captured:
+            tasks.run_import(job.pk)
+        job.refresh_from_db()
+        assert counts(job) == (0, rows, 0, rows, 0)
+        Customer.objects.filter(customer_account__startswith="Q-").delete()
+        return len(captured.captured_queries)
+
+    assert statements(5) == statements(200)
+
+
+def test_a_formula_without_a_value_fails_its_row_with_the_formula(writer, erp):
+    # openpyxl writes formulas without a computed value, as many programs do.
+    content = xlsx_bytes([["customer_account", "name", "currency", "credit_limit"], ["F-1", "Formel", "EUR", "=A2*2"],
+                          ["F-2", "Wert", "EUR", 100]])
+    job = run_import(writer, "customers", content, fmt="xlsx")
+    assert (job.status, job.successful, job.failed) == ("completed", 1, 1)
+    [error] = job.errors.all()
+    assert (error.row, error.column, error.code, error.value) == (2, "credit_limit", "FORMULA_WITHOUT_VALUE", "=A2*2")
+    assert "=A2*2" in error.message
+    assert not Customer.objects.filter(customer_account="F-1").exists()
+
+
 def test_sales_orders_are_create_only(writer, erp):
     with pytest.raises(ToolError) as error:
         call_tool("ax_bulk_import", {"type": "salesorders", "format": "csv", "mode": "upsert",
@@ -276,6 +328,18 @@ def test_suggestions_know_german_and_english_names(writer, erp):
                         writer)
     assert english["suggested_mapping"] == {"Customer No.": "customer_account", "Company Name": "name",
                                             "Currency": "currency", "E-Mail": "email"}
+
+
+def test_columns_spelled_without_umlauts_or_in_other_case_and_spacing_match(writer, erp):
+    # "Waehrung" is how a system without umlauts writes "Währung"; " CUSTOMER  account " is the field.
+    job = run_import(writer, "customers", " CUSTOMER  account ;Firma;Waehrung;KREDIT-LIMIT\nU-1;Umlaut AG;CHF;10\n",
+                     mapping={"Firma": "name", "Währung": "currency", "Kreditlimit": "credit_limit"})
+    assert (job.status, job.successful) == ("completed", 1), (job.last_error, errors_of(job))
+    customer = Customer.objects.get(customer_account="U-1")
+    assert (customer.name, customer.currency, customer.credit_limit) == ("Umlaut AG", "CHF", Decimal("10"))
+    result = call_tool("ax_list_import_mappings", {"header": ["Kundennummer", "Firma", "Waehrung"]}, writer)
+    assert result["suggested_mapping"] == {"Kundennummer": "customer_account", "Firma": "name",
+                                           "Waehrung": "currency"}
 
 
 # ---- files out as they came in -----------------------------------------------------------
