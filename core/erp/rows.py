@@ -19,6 +19,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connection
 
 from core.db import insert_instance, insert_instances, run_sql
+from core.dialect import dialect
 from core.erp.models import Customer, ExchangeRate, Item, SalesOrder, SalesOrderLine
 
 CENT = Decimal("0.01")
@@ -74,8 +75,15 @@ def _item(row: tuple) -> Item:
                                                         reorder_point))
 
 
-def customer_by_account(account: str) -> Customer | None:
-    rows = _fetch(_select(Customer, CUSTOMER_FIELDS, "customer_account"), [account])
+def customer_by_account(account: str, *, lock: bool = False) -> Customer | None:
+    """The customer, or None. lock=True (inside a transaction, before changing it): on
+    PostgreSQL the row is locked FOR UPDATE, so what the change starts from is what it writes
+    over (a concurrent writer, an import batch say, is waited for and its values seen); SQLite
+    has one writer at a time, whose transaction already started before this read."""
+    sql = _select(Customer, CUSTOMER_FIELDS, "customer_account")
+    if lock and not dialect().one_writer:
+        sql += " FOR UPDATE"
+    rows = _fetch(sql, [account])
     return _customer(rows[0]) if rows else None
 
 

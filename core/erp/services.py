@@ -49,8 +49,8 @@ def _plus_money(field: str, amount: Decimal) -> Round:
 # --- customers -------------------------------------------------------------------------
 
 
-def get_customer(customer_account: str) -> Customer:
-    customer = rows.customer_by_account(str(customer_account).strip())
+def get_customer(customer_account: str, *, lock: bool = False) -> Customer:
+    customer = rows.customer_by_account(str(customer_account).strip(), lock=lock)
     if customer is None:
         raise ToolError("CUST_NOT_FOUND", f"customer {customer_account!r} does not exist", field="customer_account")
     return customer
@@ -81,8 +81,11 @@ def create_customer(customer_account: str, name: str, currency: str, credit_limi
 
 
 @transaction.atomic(savepoint=False)
+@transaction.atomic(savepoint=False)
 def update_customer(customer_account: str, **changes: Any) -> tuple[Customer, list[str]]:
-    customer = get_customer(customer_account)
+    # Locked: the output and the customer.updated event describe the record as stored, and the
+    # currency rule sees the balance as it is, even when another writer changed it meanwhile.
+    customer = get_customer(customer_account, lock=True)
     changed = []
     if "name" in changes:
         customer.name = values.text(changes["name"], "name", 255)
