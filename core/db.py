@@ -16,8 +16,8 @@ import operator
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -108,6 +108,32 @@ def on_connection_created(sender, connection, **kwargs) -> None:
         name = str(connection.settings_dict["NAME"])
         if name and ":memory:" not in name and "mode=memory" not in name:
             checkpointer.ensure_running(name)
+
+
+@contextmanager
+def transactions_held_in_memory() -> Iterator[None]:
+    """SQLite: a write transaction keeps the pages it changes in memory until its commit,
+    however many, instead of spilling them to the WAL once the page cache (2 MB) is full and
+    writing them again at the commit. For a bulk writer whose transactions are bounded (an
+    import batch: at most MAX_BATCH_SIZE rows, some megabytes of pages), whose statements then
+    take less time. The connection's setting is restored after, for whatever it runs next.
+    Nothing on PostgreSQL."""
+    if not settings.USING_SQLITE:
+        yield
+        return
+    # ON / OFF switch spilling and leave its threshold (a number would set the threshold and,
+    # read as a boolean, switch spilling by its low byte: 4096 is OFF).
+    conn = connections[DEFAULT_DB_ALIAS]
+    with conn.cursor() as cursor:
+        cursor.execute("PRAGMA cache_spill")
+        (threshold,) = cursor.fetchone()  # 0: spilling is off
+        cursor.execute("PRAGMA cache_spill = OFF")
+    try:
+        yield
+    finally:
+        if conn.connection is not None:  # not closed meanwhile (a new connection has the default)
+            with conn.cursor() as cursor:
+                cursor.execute(f"PRAGMA cache_spill = {'ON' if threshold else 'OFF'}")
 
 
 def write_slot() -> AbstractContextManager:

@@ -68,3 +68,38 @@ def test_rows_are_read_in_the_models_field_order():
     for model, fields in ((Customer, rows.CUSTOMER_FIELDS), (Item, rows.ITEM_FIELDS)):
         order = [f.attname for f in model._meta.concrete_fields]
         assert [f for f in order if f in fields] == list(fields)
+
+
+def test_an_import_holds_its_batches_pages_in_memory_and_restores_the_connection(db, settings, monkeypatch,
+                                                                                 tmp_path: Path):
+    # An import batch's changed pages stay in memory until its commit (cache_spill OFF while the
+    # import runs); the connection spills again afterwards, for whatever it runs next.
+    from django.db import connection
+
+    from core.accounts.roles import MCP_WRITE
+    from core.accounts.services import create_user
+    from core.imports.specs import CustomersSpec
+    from tests.imports.helpers import run_import
+
+    def spill() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_spill")
+            return cursor.fetchone()[0]
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    before = spill()
+    assert before > 0  # SQLite's default: spilling on, at the cache size
+    seen = []
+    write = CustomersSpec.write
+
+    def recording(self, outcomes, ctx):
+        seen.append(spill())
+        return write(self, outcomes, ctx)
+
+    monkeypatch.setattr(CustomersSpec, "write", recording)
+    user = create_user("spill", MCP_WRITE, password="spill-pass-123")
+    job = run_import(user, "customers", "customer_account,name,currency\nSP-1,One,EUR\nSP-2,Two,EUR\n",
+                     batch_size=1)
+    assert (job.status, job.successful) == ("completed", 2)
+    assert seen == [0, 0]
+    assert spill() == before

@@ -164,3 +164,41 @@ def test_a_fault_the_count_finds_fails_the_file_before_anything_is_written(write
     assert job.status == "failed" and job.last_error.startswith("INVALID_FILE") and "line 42" in job.last_error
     assert (job.checkpoint, Customer.objects.filter(customer_account__startswith="RF-").count()) == (0, 0)
     assert not _reader_threads()
+
+
+def test_the_cycle_collector_is_off_while_a_job_runs_and_back_on_after(writer, erp, monkeypatch):
+    import gc
+
+    seen = []
+    write = specs.CustomersSpec.write
+
+    def recording(self, outcomes, ctx):
+        seen.append(gc.isenabled())
+        return write(self, outcomes, ctx)
+
+    monkeypatch.setattr(specs.CustomersSpec, "write", recording)
+    assert gc.isenabled()
+    job = run_import(writer, "customers", HEADER + "GC-1,One,EUR,0\nGC-2,Two,EUR,0\n", batch_size=1)
+    assert (job.status, job.successful, seen) == ("completed", 2, [False, False])
+    assert gc.isenabled()
+
+    with engine._without_cycle_collection():  # two runs at once in one process
+        with engine._without_cycle_collection():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()  # off before (someone else's choice): stays off
+    try:
+        with engine._without_cycle_collection():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+    def failing(self, outcomes, ctx):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(specs.CustomersSpec, "write", failing)
+    with pytest.raises(RuntimeError):
+        run_import(writer, "customers", HEADER + "GC-3,Three,EUR,0\n")
+    assert gc.isenabled()
