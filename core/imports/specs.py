@@ -390,21 +390,25 @@ def _xlsx_texts(cells: list[Any]) -> list[str] | None:
     """An XLSX row's cells as text, as the full reader's as_text() makes them, when each is text, a
     number or empty; None for anything else (a boolean, a date, a formula without a value), which
     the full reader then reports or reads."""
-    texts: list[str] = []
-    append = texts.append
-    for cell in cells:
-        cls = cell.__class__
-        if cls is str:
-            append(cell)
-        elif cell is None:
-            append("")
-        elif cls is int:
-            append(str(cell))
-        elif cls is float:  # as as_text(): a whole one without ".0" (one of 10**15 or more; below, it is an int)
-            append(str(int(cell)) if cell.is_integer() else str(cell))
-        else:
-            return None
-    return texts
+    try:
+        return [cell if cell.__class__ is str else _xlsx_text(cell) for cell in cells]
+    except _NotText:
+        return None
+
+
+class _NotText(Exception):
+    """A cell _xlsx_texts() leaves to the full reader."""
+
+
+def _xlsx_text(cell: Any) -> str:
+    if cell is None:
+        return ""
+    cls = cell.__class__
+    if cls is int:
+        return str(cell)
+    if cls is float:  # as as_text(): a whole one without ".0" (one of 10**15 or more; below, it is an int)
+        return str(int(cell)) if cell.is_integer() else str(cell)
+    raise _NotText
 
 
 def xlsx_fast_reader(read: FastReader) -> FastReader:

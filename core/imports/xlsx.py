@@ -243,23 +243,26 @@ def _calamine_rows(worksheet: Any) -> Iterator[tuple[int, list[Any]]]:
     whole numbers int, dates datetime."""
     if worksheet.start is None:
         return
-    first_col = worksheet.start[1]
+    padding: list[Any] = [None] * worksheet.start[1]
     line = 0
     for row in _unpanicked(worksheet.iter_rows()):
         line += 1
-        values: list[Any] = [None] * first_col
-        append = values.append
-        for v in row:
-            cls = v.__class__
-            if cls is str:
-                append(v or None)
-            elif cls is float:
-                append(int(v) if v.is_integer() and -_WHOLE < v < _WHOLE else v)
-            elif cls is date:
-                append(datetime(v.year, v.month, v.day))
-            else:
-                append(v)
-        yield line, values
+        # Text (most cells) as it is; everything else through _cell(). One comprehension per
+        # row: this runs for every row of the sheet, on the reading thread.
+        values = [v if v.__class__ is str and v else _cell(v) for v in row]
+        yield line, (padding + values if padding else values)
+
+
+def _cell(v: Any) -> Any:
+    """A calamine cell that is not text, or empty text, in the import's types."""
+    cls = v.__class__
+    if cls is str:
+        return None  # "": an empty cell
+    if cls is float:
+        return int(v) if v.is_integer() and -_WHOLE < v < _WHOLE else v
+    if cls is date:
+        return datetime(v.year, v.month, v.day)
+    return v
 
 
 def _unpanicked(rows: Iterator[list[Any]]) -> Iterator[list[Any]]:
