@@ -467,9 +467,9 @@ def main() -> None:
     parser.add_argument("--cprofile", metavar="FILE", default="",
                         help="run our CSV import under cProfile and write its top functions to FILE")
     parser.add_argument("--skip-die", action="store_true", help="skip the django-import-export comparison")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=5,
                         help="rounds of the CSV (with and without read-ahead), XLSX and bulk-mode imports, which "
-                             "alternate; each figure is its median round (default 3)")
+                             "alternate; each figure is its median round (default 5)")
     add_arguments(parser)
     args = parser.parse_args()
 
