@@ -161,6 +161,8 @@ class Supervisor:
         # A SIGTERM sent to the whole process group (honcho, systemd) has already ended the
         # sentinel: stopping through its Event would then wait for it forever.
         sentinel.join(0.2)
+        log.info("worker: stopping the cluster (sentinel %s %s, grace %.0f s)", sentinel.pid,
+                 "running" if sentinel.is_alive() else "ended", grace)
         if grace > 0 and sentinel.is_alive():
             stopper = threading.Thread(target=cluster.stop, name="cluster-stop", daemon=True)
             stopper.start()
@@ -174,6 +176,7 @@ class Supervisor:
         sentinel.join(5)
         if tree:
             log.warning("worker: ended %d cluster processes that were still running", len(tree))
+        log.info("worker: cluster stopped (sentinel %s)", "still running" if sentinel.is_alive() else "ended")
 
     def restart(self, why: str) -> None:
         log.error("worker: restarting the cluster: %s", why)
@@ -239,5 +242,6 @@ class Supervisor:
             self.state = "stopping"
             self.end_cluster(grace=settings.WORKER_STOP_GRACE_SECONDS)
             self.beat.remove()
+            log.info("worker: heartbeat removed")
             db.connections.close_all()
             log.info("worker: stopped in %.1f s", time.monotonic() - started)

@@ -6,10 +6,12 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -25,6 +27,23 @@ ROOT = settings.BASE_DIR
 @dataclass
 class LiveWorker:
     proc: subprocess.Popen
+    log_path: Path
+
+    def output(self) -> str:
+        """What the worker and its cluster wrote (stdout and stderr), for a failing test."""
+        return self.log_path.read_text(errors="replace")
+
+    def wait_or_dump(self, timeout: float) -> int:
+        """The worker's exit code; a worker still running after `timeout` prints where each of
+        its threads waits (SIGUSR1, core/ops/management/commands/worker.py) and fails the test
+        with its output."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGUSR1)
+            time.sleep(1)
+            raise AssertionError(f"the worker still runs after {timeout} s; its output:\n"
+                                 f"{self.output()[-12000:]}") from None
 
     def heartbeat(self) -> Heartbeat | None:
         close_old_connections()
@@ -66,9 +85,11 @@ def worker_env(**extra: str) -> dict[str, str]:
 @contextmanager
 def live_worker(**extra_env: str) -> Iterator[LiveWorker]:
     """Start the worker in its own process group (as honcho does) and wait until it takes tasks."""
+    log_file = tempfile.NamedTemporaryFile(prefix="live-worker-", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, "manage.py", "worker"], cwd=ROOT, env=worker_env(**extra_env),
-                            start_new_session=True)
-    worker = LiveWorker(proc)
+                            start_new_session=True, stdout=log_file, stderr=subprocess.STDOUT)
+    log_file.close()  # the worker has its own descriptor
+    worker = LiveWorker(proc, Path(log_file.name))
     try:
         wait_until(lambda: worker.heartbeat() is not None and worker.heartbeat().probe_done, 60,
                    "the worker to start taking tasks")
@@ -85,3 +106,4 @@ def live_worker(**extra_env: str) -> Iterator[LiveWorker]:
             except ProcessLookupError:
                 pass
         proc.wait(10)
+        worker.log_path.unlink(missing_ok=True)

@@ -71,7 +71,7 @@ def test_a_stalled_cluster_is_restarted(writer):
 # (30 s)", with room to spare for a busy machine.
 @pytest.mark.parametrize("whole_group", [True, False], ids=["process-group", "main-process"])
 def test_sigterm_stops_the_worker_within_its_grace_period(whole_group):
-    with live_worker(WORKER_STOP_GRACE_SECONDS="2") as worker:
+    with live_worker(WORKER_STOP_GRACE_SECONDS="2", LOG_LEVEL="INFO") as worker:
         from django_q.tasks import async_task
 
         async_task("time.sleep", 60)  # a task that would outlive the grace period
@@ -82,8 +82,8 @@ def test_sigterm_stops_the_worker_within_its_grace_period(whole_group):
             os.killpg(worker.proc.pid, signal.SIGTERM)
         else:
             worker.proc.send_signal(signal.SIGTERM)
-        assert worker.proc.wait(30) == 0
-        assert time.monotonic() - started < 2 + 10
+        assert worker.wait_or_dump(30) == 0
+        assert time.monotonic() - started < 2 + 10, worker.output()[-6000:]
         assert not [pid for pid in tree if os.path.exists(f"/proc/{pid}") and _not_zombie(pid)]
         assert worker.heartbeat() is None  # a clean stop removes its heartbeat
 
@@ -98,11 +98,22 @@ def _not_zombie(pid: int) -> bool:
 
 @pytest.mark.parametrize("whole_group", [True, False], ids=["process-group", "main-process"])
 def test_an_idle_worker_stops_at_once_without_waiting_out_its_grace_period(whole_group):
-    with live_worker(WORKER_STOP_GRACE_SECONDS="30") as worker:
+    with live_worker(WORKER_STOP_GRACE_SECONDS="30", LOG_LEVEL="INFO") as worker:
         started = time.monotonic()
         if whole_group:
             os.killpg(worker.proc.pid, signal.SIGTERM)
         else:
             worker.proc.send_signal(signal.SIGTERM)
-        assert worker.proc.wait(30) == 0
-        assert time.monotonic() - started < 15
+        assert worker.wait_or_dump(30) == 0
+        assert time.monotonic() - started < 15, worker.output()[-6000:]
+
+
+def test_sigusr1_prints_where_each_thread_of_the_worker_waits():
+    # What a test (or an operator, `kill -USR1 <pid>`) learns from a worker that does not stop.
+    with live_worker() as worker:
+        with pytest.raises(AssertionError) as failed:
+            worker.wait_or_dump(1)
+        text = str(failed.value)
+        assert "the worker still runs after 1 s" in text
+        assert "most recent call first" in text and "supervisor.py" in text  # the main thread, in its loop
+        assert worker.proc.poll() is None  # the dump does not stop it

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import faulthandler
+import signal
 import threading
 
 from django.core.exceptions import ImproperlyConfigured
@@ -22,4 +24,7 @@ class Command(BaseCommand):
         except ImproperlyConfigured as exc:
             raise CommandError(str(exc)) from exc
         preload()  # before the cluster forks its workers, which inherit the loaded modules
+        # `kill -USR1 <pid>` prints every thread's stack to stderr: where a worker that does not
+        # stop, or does not take tasks, is waiting. Its cluster's processes inherit it.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         Supervisor(threading.Event()).run()
