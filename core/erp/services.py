@@ -81,7 +81,6 @@ def create_customer(customer_account: str, name: str, currency: str, credit_limi
 
 
 @transaction.atomic(savepoint=False)
-@transaction.atomic(savepoint=False)
 def update_customer(customer_account: str, **changes: Any) -> tuple[Customer, list[str]]:
     # Locked: the output and the customer.updated event describe the record as stored, and the
     # currency rule sees the balance as it is, even when another writer changed it meanwhile.
