@@ -67,24 +67,24 @@ def _without_cycle_collection() -> Iterator[None]:
     thread's time. Reference counting still frees every row as soon as it is done with; the
     few cycles a run leaves (some hundreds of objects per 100,000 rows) are collected when the
     collector is back on, after the run."""
-    global _gc_runs
+    global _gc_runs, _gc_was_on
     with _gc_lock:
         _gc_runs += 1
         if _gc_runs == 1:
-            _gc_was_on[0] = gc.isenabled()
+            _gc_was_on = gc.isenabled()
             gc.disable()
     try:
         yield
     finally:
         with _gc_lock:
             _gc_runs -= 1
-            if _gc_runs == 0 and _gc_was_on[0]:  # the last of the runs of this process at once
+            if _gc_runs == 0 and _gc_was_on:  # the last of the runs of this process at once
                 gc.enable()
 
 
 _gc_lock = threading.Lock()
 _gc_runs = 0
-_gc_was_on = [True]
+_gc_was_on = True
 
 
 def prepare(job: ImportJob) -> Dialect:
